@@ -1,3 +1,39 @@
-"""pytest-scaling: train a model ladder, fit scaling laws, gate architecture changes in pytest."""
+"""pytest-scaling: train a model ladder, fit scaling laws, gate architecture changes in pytest.
+
+The fitting API (numpy/scipy only) is importable without torch; the training API loads torch
+lazily on first use, so the pytest plugin adds nothing to a test session that does not use it.
+"""
+
+from importlib import import_module
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "ScalingError": "errors",
+    "ScalingDataError": "errors",
+    "ScalingDesignWarning": "errors",
+    "ChinchillaLaw": "laws",
+    "KaplanLaw": "laws",
+    "PowerLaw": "laws",
+    "Fit": "fit",
+    "Bootstrap": "fit",
+    "Backtest": "fit",
+    "fit": "fit",
+    "fit_chinchilla": "fit",
+    "fit_kaplan": "fit",
+    "fit_power": "fit",
+    "bootstrap": "fit",
+    "backtest": "fit",
+    "allocation": "allocation",
+    "isoflop": "allocation",
+    "IsoFlop": "allocation",
+    "read_columns": "points",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module 'pytest_scaling' has no attribute {name!r}")

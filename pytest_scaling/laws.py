@@ -3,8 +3,8 @@
 Every law is fitted on ``log L`` with an internal parameter vector ``theta`` (log-scale
 coefficients, raw exponents) and reports friendly parameters (``E``, ``A``, ``alpha``, ...).
 ``log_predict(theta, X)`` takes ``theta`` of shape ``[S, k]`` (S parameter vectors: starts or
-bootstrap replicas) and returns ``log L`` of shape ``[S, P]`` and its Jacobian (one ``[S, P]`` array per parameter), so the
-fitter can optimise thousands of starts in one numpy pass. Laws of the form
+bootstrap replicas) and returns ``log L`` of shape ``[S, P]`` and its Jacobian (one ``[S, P]``
+array per parameter), so the fitter can optimise thousands of starts in one numpy pass. Laws of the form
 ``log L = LSE_t(theta_off - theta_slope * log x_col)`` (Chinchilla, the power law) declare their
 ``terms``; the solver then forms the normal equations with BLAS products instead of the Jacobian.
 """
@@ -104,7 +104,7 @@ class LSELaw(Law):
     def log_predict(self, theta, X):
         logp, weights = lse_terms(theta, X, self.terms)
         J = [None] * len(self.theta_names)
-        for w, (off, slope, col) in zip(weights, self.terms):
+        for w, (off, slope, col) in zip(weights, self.terms, strict=False):
             J[off] = w
             if slope is not None:
                 J[slope] = -w * X[:, col]

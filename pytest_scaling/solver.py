@@ -126,7 +126,7 @@ def solve(
         f_new, r_new, parts_new = huber_objective(law, trial, X, logy, W, delta)
         better = (f_new < f) & running
         th[better], f[better], r[better] = trial[better], f_new[better], r_new[better]
-        for p, p_new in zip(parts, parts_new):
+        for p, p_new in zip(parts, parts_new, strict=False):
             p[better] = p_new[better]
         lam = np.where(better, np.maximum(lam / 5.0, 1e-9), lam * 8.0)
         slot = it % window

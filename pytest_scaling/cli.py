@@ -1,0 +1,242 @@
+"""The ``pytest-scaling`` command line: ``fit`` a scaling law to a CSV, ``train`` one model.
+
+Bad input never shows a traceback: every :class:`ScalingError` becomes one line on stderr and
+exit status 2 (argparse usage errors exit 2 as well).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+
+import numpy as np
+from tabulate import tabulate
+
+from .errors import ScalingDataError, ScalingError
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
+    return value
+
+
+# --------------------------------------------------------------------------------------------- fit
+def _add_fit(sub) -> None:
+    p = sub.add_parser("fit", help="fit a scaling law to points in a CSV file")
+    p.add_argument("file", help="CSV file with a header row")
+    p.add_argument("--law", choices=("chinchilla", "power", "kaplan"), default="chinchilla")
+    p.add_argument("--n", metavar="COL", help="parameter-count column (chinchilla, kaplan)")
+    p.add_argument("--d", metavar="COL", help="token-count column")
+    p.add_argument("--c", metavar="COL", help="training-compute column; D = C / (6 N)")
+    p.add_argument("--x", metavar="COL", help="the single variable of the power law (N, D or C)")
+    p.add_argument("--loss", metavar="COL", required=True, help="loss column (nats/token)")
+    p.add_argument("--no-offset", action="store_true", help="power law without E (Kaplan's L = (x_c/x)^alpha)")
+    p.add_argument("--drop-highest", type=_positive_int, default=0, metavar="K",
+                   help="drop the K highest-loss rows first (Epoch's Chinchilla fit drops 5)")
+    p.add_argument("--bootstrap", type=_positive_int, default=0, metavar="K",
+                   help="K bootstrap refits for 95%% percentile confidence intervals")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (same seed -> same intervals)")
+    p.add_argument("--delta", type=float, default=1e-3, help="Huber delta (default 1e-3)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(handler=_run_fit)
+
+
+def _fit_columns(args) -> tuple[dict[str, str], str | None]:
+    """Map law inputs to CSV columns; returns (input -> column, compute column or None)."""
+    if args.law == "power":
+        if not args.x:
+            raise ScalingDataError("--law power needs --x COL")
+        if args.n or args.d or args.c:
+            raise ScalingDataError("--law power takes --x, not --n/--d/--c")
+        return {"x": args.x}, None
+    if args.x or args.no_offset:
+        raise ScalingDataError(f"--x and --no-offset are for --law power, not --law {args.law}")
+    if not args.n:
+        raise ScalingDataError(f"--law {args.law} needs --n COL")
+    if bool(args.d) == bool(args.c):
+        raise ScalingDataError(f"--law {args.law} needs exactly one of --d COL or --c COL")
+    return ({"N": args.n, "D": args.d}, None) if args.d else ({"N": args.n}, args.c)
+
+
+def _run_fit(args) -> int:
+    from .allocation import allocation
+    from .fit import bootstrap, fit
+    from .laws import LAWS, PowerLaw
+    from .points import drop_highest, read_columns
+
+    if not np.isfinite(args.delta) or args.delta <= 0:
+        raise ScalingDataError(f"--delta must be a positive number, got {args.delta}")
+    mapping, c_col = _fit_columns(args)
+    wanted = list(dict.fromkeys([*mapping.values(), *([c_col] if c_col else []), args.loss]))
+    table = drop_highest(read_columns(args.file, wanted), args.loss, args.drop_highest)
+    inputs = {name: table[col] for name, col in mapping.items()}
+    if c_col:
+        inputs["D"] = table[c_col] / (6.0 * inputs["N"])
+    law = PowerLaw(offset=not args.no_offset) if args.law == "power" else LAWS[args.law]()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fitted = fit(law, table[args.loss], delta=args.delta, **inputs)
+    for w in caught:
+        print(f"pytest-scaling: warning: {w.message}", file=sys.stderr)
+    boot = bootstrap(fitted, args.bootstrap, seed=args.seed) if args.bootstrap else None
+    out = fitted.to_dict()
+    if args.law == "chinchilla":
+        out["allocation"] = {k: float(v) for k, v in allocation(fitted.params).items()}
+        if boot is not None:
+            lo_hi = {k: boot.interval(lambda p, k=k: allocation(p)[k]) for k in ("a", "b", "G")}
+            out["allocation_ci"] = {k: [float(lo), float(hi)] for k, (lo, hi) in lo_hi.items()}
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    ci = out.get("ci", {})
+    headers = ["param", "value"] + (["95% CI low", "95% CI high"] if ci else [])
+    rows = [[name, value, *ci.get(name, [])] for name, value in out["params"].items()]
+    print(f"{args.law} fit of {args.file}: {out['n_points']} points")
+    print(tabulate(rows, headers=headers, floatfmt=".6g"))
+    print(f"objective (summed Huber, delta={args.delta:g}): {out['objective']:.6g}; "
+          f"{out['converged_fraction']:.1%} of {out['n_starts']} starts reached the optimum")
+    if "allocation" in out:
+        alloc = out["allocation"]
+        print(f"compute-optimal: N_opt = {alloc['G']:.4g} (C/6)^{alloc['a']:.4f}, "
+              f"D_opt = (C/6)^{alloc['b']:.4f} / {alloc['G']:.4g}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------- train
+# (written by the trainer helper; everything between here and build_parser belongs to `train`)
+def _count(text: str) -> int:
+    """A positive whole number, also written like ``2e6``."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (value >= 1 and value == int(value)):
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text}")
+    return int(value)
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser(
+        "train", help="train one model (the reference GPT by default) and report its loss and speed",
+        description="Train one model on a token budget and print its validation loss (nats/token), size, "
+        "compute, speed and MFU. Without --cache every call trains; with --cache [DIR] (default DIR "
+        ".scaling) an unchanged run is served from the run cache (cached: true).",
+    )  # fmt: skip
+    p.add_argument("--width", type=int, required=True, help="model width d")
+    p.add_argument("--depth", type=int, required=True, help="number of blocks L")
+    p.add_argument("--heads", type=int, default=None, help="attention heads (default: head dim 32)")
+    p.add_argument("--seq-len", type=int, default=128, help="context length T (default 128)")
+    budget = p.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--tokens", type=_count, help="training tokens, e.g. 2e6")
+    budget.add_argument("--tokens-per-param", type=float, metavar="R",
+                        help="training tokens = R x non-embedding parameters (Chinchilla: 20)")  # fmt: skip
+    p.add_argument("--data", default="synthetic", metavar="SPEC",
+                   help="synthetic[:k=v,...] (default), stdlib, text:PATH, bin:PATH:vocab=N, hf:PATH")
+    p.add_argument("--factory", default="gpt", help="model factory: 'gpt' or 'package.module:function'")
+    p.add_argument("--seed", type=int, default=0, help="seed of the initialisation and data order")
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the size rule)")
+    p.add_argument("--batch-tokens", type=_count, default=None, help="tokens per step (default: the rule)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--threads", type=_count, default=None, help="CPU threads (default: torch's)")
+    p.add_argument("--cache", nargs="?", const=".scaling", default=None, metavar="DIR",
+                   help="serve and store the run in the run cache under DIR (default .scaling)")  # fmt: skip
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object: the run record, with 'flops' the compute C of the default "
+                   "FLOP convention ('flops_by_method' has all); non-finite losses are null")  # fmt: skip
+    p.set_defaults(handler=_run_train)
+
+
+def _finite_or_none(value):
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite_or_none(v) for v in value]
+    return value
+
+
+def _run_train(args) -> int:
+    from .cache import RunCache, train_cached
+    from .data import get_source
+    from .model import ModelSpec, count_params, resolve_factory
+    from .train import COMPUTE_METHOD, TrainConfig
+
+    source = get_source(args.data)
+    spec = ModelSpec(width=args.width, depth=args.depth, heads=args.heads, seq_len=args.seq_len,
+                     vocab_size=source.vocab_size)  # fmt: skip
+    tokens = args.tokens
+    if tokens is None:
+        if not args.tokens_per_param > 0:
+            raise ScalingDataError(f"--tokens-per-param must be > 0, got {args.tokens_per_param}")
+        n_params = count_params(resolve_factory(args.factory)(spec), spec).non_embedding
+        tokens = max(1, round(args.tokens_per_param * n_params))
+    if args.lr is not None and not args.lr > 0:
+        raise ScalingDataError(f"--lr must be > 0, got {args.lr}")
+    config = TrainConfig(tokens=tokens, lr=args.lr, batch_tokens=args.batch_tokens, seed=args.seed,
+                         device=args.device, threads=args.threads)  # fmt: skip
+    cache = RunCache(args.cache) if args.cache else None
+    record = train_cached(args.factory, spec, config, source, cache)
+    if record.world_size > 1 and _rank() != 0:
+        return 0
+    if args.json:
+        out = {**record.to_dict(), "flops": record.compute, "flops_by_method": record.flops}
+        print(json.dumps(_finite_or_none(out), indent=2))
+        return 0
+    rows = [
+        ["model", f"{args.factory} width={spec.width} depth={spec.depth} heads={spec.n_heads}"],
+        ["context, data", f"{spec.seq_len} tokens, {record.data['name']}"],
+        ["params (non-embedding)", f"{record.params:,} ({record.non_embedding_params:,})"],
+        ["tokens", f"{record.tokens:,}"],
+        [f"compute C ({COMPUTE_METHOD})", f"{record.compute:.4g} FLOPs"],
+        ["validation loss", f"{record.loss:.4f} nats/token"],
+    ]
+    if record.loss_bits_per_byte is not None:
+        rows.append(["bits/byte", f"{record.loss_bits_per_byte:.4f}"])
+    rows += [
+        ["tokens/s", f"{record.tokens_per_second:,.0f}"],
+        ["MFU", f"{record.mfu:.1%}" if record.mfu is not None else "unknown peak"],
+        ["seconds", f"{record.seconds:.2f}"],
+        ["device", record.device],
+        ["cached", str(record.cached).lower()],
+        ["diverged", str(record.diverged).lower()],
+    ]
+    print(tabulate(rows, tablefmt="plain"))
+    return 0
+
+
+def _rank() -> int:
+    import torch.distributed as dist
+
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pytest-scaling", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_fit(sub)
+    _add_train(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except ScalingError as exc:
+        print(f"pytest-scaling: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("pytest-scaling: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
