@@ -98,6 +98,12 @@ def solve(
     theta = np.array(theta0, dtype=float)
     S, k = theta.shape
     W_all = np.broadcast_to(np.ones(len(logy)) if weights is None else np.asarray(weights, float), (S, len(logy)))
+    with np.errstate(all="ignore"):  # far-off starts overflow harmlessly; their objective is inf
+        return _solve(law, theta, X, logy, W_all, delta, max_iter, rtol, window)
+
+
+def _solve(law, theta, X, logy, W_all, delta, max_iter, rtol, window) -> SolveResult:
+    S, k = theta.shape
     f_all, r, parts = huber_objective(law, theta, X, logy, W_all, delta)
     # Working set, compacted as rows finish: idx maps rows back to the caller's order.
     idx = np.flatnonzero(np.isfinite(f_all))
@@ -128,7 +134,7 @@ def solve(
         th[better], f[better], r[better] = trial[better], f_new[better], r_new[better]
         for p, p_new in zip(parts, parts_new, strict=False):
             p[better] = p_new[better]
-        lam = np.where(better, np.maximum(lam / 5.0, 1e-9), lam * 8.0)
+        lam = np.where(better, np.maximum(lam / 5.0, 1e-9), np.minimum(lam * 8.0, 1e13))
         slot = it % window
         stalled = (history[:, slot] - f) <= rtol * np.abs(f)
         history[:, slot] = f
