@@ -28,6 +28,22 @@ _EXPORTS = {
     "isoflop": "allocation",
     "IsoFlop": "allocation",
     "read_columns": "points",
+    "ModelSpec": "model",
+    "ladder": "model",
+    "get_source": "data",
+    "TrainConfig": "train",
+    "RunRecord": "train",
+    "train": "train",
+    "RunCache": "cache",
+    "train_cached": "cache",
+    "SweepResult": "sweep",
+    "run_sweep": "sweep",
+    "Baseline": "baseline",
+    "assert_on_curve": "gate",
+    "assert_beats_curve": "gate",
+    "assert_exponent": "gate",
+    "compute_multiplier": "gate",
+    "ScalingGateError": "gate",
 }
 
 __all__ = ["__version__", *_EXPORTS]

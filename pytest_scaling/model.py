@@ -42,6 +42,7 @@ import inspect
 import math
 import sys
 import types
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 
@@ -408,9 +409,20 @@ def flops_per_token(
 
 
 def all_flops_per_token(spec: ModelSpec, model: nn.Module) -> dict[str, float]:
-    """FLOPs per token by every method in ``FLOP_METHODS``."""
+    """FLOPs per token by every method in ``FLOP_METHODS``; "measured" is nan (with a warning) for a
+    module that ``FlopCounterMode`` cannot trace (e.g. one whose output is a view of a parameter)."""
     params = count_params(model, spec)
-    return {m: flops_per_token(spec, m, model=model, params=params) for m in FLOP_METHODS}
+    out = {}
+    for method in FLOP_METHODS:
+        try:
+            out[method] = flops_per_token(spec, method, model=model, params=params)
+        except (RuntimeError, AssertionError, AttributeError) as exc:
+            if method != "measured":
+                raise
+            warnings.warn(f"FlopCounterMode cannot trace {type(model).__name__} ({exc}); 'measured' FLOPs are nan",
+                          stacklevel=2)  # fmt: skip
+            out[method] = math.nan
+    return out
 
 
 # --------------------------------------------------------------------------------------------- ladder

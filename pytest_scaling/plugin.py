@@ -1,1 +1,213 @@
-"""pytest plugin entry point (``pytest11: scaling``)."""
+"""The pytest plugin (entry point ``pytest11: scaling``): options, the ``scaling_sweep`` fixture, report
+collection (xdist workers included) and the reporters. The work happens in sweep, gate and report.
+
+Nothing heavy is imported until a scaling test runs, so the plugin costs nothing elsewhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+_SEEDS_HELP = "seeds per size for every sweep (overrides the tests' seeds=)"
+
+
+def _int_at_least(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if value != int(value) or value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+        return int(value)
+
+    return parse
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("scaling", "scaling-law regression tests (pytest-scaling)")
+    group.addoption("--scaling", action="store_true", help="run tests marked 'scaling' (skipped otherwise)")
+    group.addoption("--scaling-only", action="store_true", help="run only tests marked 'scaling' (implies --scaling)")
+    group.addoption("--scaling-update", action="store_true",
+                    help="record or re-record every baseline the run touches (implies --scaling)")  # fmt: skip
+    group.addoption("--scaling-baselines", metavar="DIR", help="baseline directory (default: scaling_baselines/)")
+    group.addoption("--scaling-cache", metavar="DIR", help="run cache directory (default: .scaling/)")
+    group.addoption("--scaling-seeds", metavar="N", type=_int_at_least(1), help=_SEEDS_HELP)
+    group.addoption("--scaling-max-params", metavar="N", type=_int_at_least(1),
+                    help="skip sizes with more non-embedding parameters (small CI runners)")  # fmt: skip
+    group.addoption("--scaling-device", choices=("auto", "cpu", "cuda"), help="training device (default: auto)")
+    group.addoption("--scaling-markdown", metavar="PATH",
+                    help="write the report as Markdown ('github': append to $GITHUB_STEP_SUMMARY)")  # fmt: skip
+    group.addoption("--scaling-json", metavar="PATH", help="write the report as JSON")
+    group.addoption("--scaling-plot", metavar="DIR", help="write a PNG per scaling test (needs matplotlib)")
+    parser.addini("scaling_baselines", "baseline directory, relative to the rootdir", default="scaling_baselines")
+    parser.addini("scaling_cache", "run cache directory, relative to the rootdir", default=".scaling")
+    parser.addini("scaling_device", "training device: auto, cpu or cuda", default="auto")
+    parser.addini("scaling_max_params", "skip sizes with more non-embedding parameters", default="")
+
+
+@dataclass
+class ScalingSession:
+    """The run's scaling state (kept in ``config.stash``)."""
+
+    enabled: bool
+    update: bool
+    baselines: Path
+    cache: Path
+    device: str
+    seeds: int | None
+    max_params: int | None
+    writer: bool
+    started: float = field(default_factory=time.perf_counter)
+    reports: list = field(default_factory=list)
+    written: list = field(default_factory=list)
+    errors: list = field(default_factory=list)
+
+
+SESSION = pytest.StashKey[ScalingSession]()
+
+
+def _resolve(config: pytest.Config, option: str, ini: str) -> Path:
+    value = config.getoption(option) or config.getini(ini)
+    path = Path(value)
+    return path if path.is_absolute() else Path(config.rootpath) / path
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "scaling: a scaling-law test; runs only under --scaling")
+    device = config.getoption("scaling_device") or config.getini("scaling_device")
+    if device not in ("auto", "cpu", "cuda"):
+        raise pytest.UsageError(f"scaling_device must be auto, cpu or cuda, got {device!r}")
+    max_params = config.getoption("scaling_max_params")
+    if max_params is None and config.getini("scaling_max_params"):
+        try:
+            max_params = _int_at_least(1)(config.getini("scaling_max_params"))
+        except argparse.ArgumentTypeError as exc:
+            raise pytest.UsageError(f"scaling_max_params: {exc}") from None
+    update = config.getoption("scaling_update")
+    config.stash[SESSION] = ScalingSession(
+        enabled=config.getoption("scaling") or config.getoption("scaling_only") or update,
+        update=update,
+        baselines=_resolve(config, "scaling_baselines", "scaling_baselines"),
+        cache=_resolve(config, "scaling_cache", "scaling_cache"),
+        device=device,
+        seeds=config.getoption("scaling_seeds"),
+        max_params=max_params,
+        writer=int(os.environ.get("RANK", "0")) == 0,  # torchrun: only rank 0 writes and reports
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    state = config.stash[SESSION]
+    if config.getoption("scaling_only"):
+        keep = [item for item in items if item.get_closest_marker("scaling")]
+        dropped = [item for item in items if not item.get_closest_marker("scaling")]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = keep
+    if not state.enabled:
+        skip = pytest.mark.skip(reason="needs --scaling")
+        for item in items:
+            if item.get_closest_marker("scaling"):
+                item.add_marker(skip)
+
+
+@pytest.fixture
+def scaling_sweep(request: pytest.FixtureRequest):
+    """``scaling_sweep(factory, sizes=..., tokens_per_param=... | flops=..., seeds=1, data=None, **trainer_options)``
+    trains (through the run cache) and returns a :class:`~pytest_scaling.sweep.SweepResult` that the
+    ``assert_*`` helpers compare with a named baseline."""
+    state = request.config.stash[SESSION]
+    if not state.enabled:
+        pytest.skip("needs --scaling")
+    from .cache import RunCache
+    from .gate import GateContext
+    from .sweep import run_sweep
+
+    cache = RunCache(state.cache)
+    context = GateContext(state.baselines, state.update, state.writer, request.node.nodeid, state.reports)
+
+    def sweep(factory, sizes, *, tokens_per_param=None, flops=None, seeds=1, data=None, **trainer_options):
+        trainer_options.setdefault("device", state.device)
+        result = run_sweep(
+            factory, sizes, tokens_per_param=tokens_per_param, flops=flops,
+            seeds=state.seeds if state.seeds is not None else seeds, data=data, cache=cache,
+            max_params=state.max_params, **trainer_options,
+        )  # fmt: skip
+        result.context = context
+        return result
+
+    return sweep
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    state = config.stash.get(SESSION, None)
+    if state is None:
+        return
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: hand the reports to the controller
+        workeroutput["scaling_reports"] = json.dumps(state.reports)
+        return
+    targets = [(option, config.getoption(option)) for option in ("scaling_markdown", "scaling_json", "scaling_plot")]
+    targets = [(option, path) for option, path in targets if path]
+    if not state.writer or not state.enabled or not targets:
+        return
+    from .errors import ScalingError
+    from .report import write_json, write_markdown, write_plots
+
+    metadata = _metadata(state)
+    writers = {
+        "scaling_markdown": lambda path: [write_markdown(state.reports, path, metadata)],
+        "scaling_json": lambda path: [write_json(state.reports, path, metadata)],
+        "scaling_plot": lambda path: write_plots(state.reports, path),
+    }
+    for option, path in targets:
+        write = writers[option]
+        try:
+            state.written += [str(p) for p in write(path)]
+        except (ScalingError, OSError) as exc:
+            state.errors.append(f"--{option.replace('_', '-')}: {exc}")
+    if state.errors and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """xdist controller: merge a finished worker's reports."""
+    payload = getattr(node, "workeroutput", {}).get("scaling_reports")
+    if payload:
+        node.config.stash[SESSION].reports.extend(json.loads(payload))
+
+
+def _metadata(state: ScalingSession) -> dict:
+    from . import __version__
+
+    return {"version": __version__, "seconds": round(time.perf_counter() - state.started, 1),
+            "device": state.device, "cache": str(state.cache), "baselines": str(state.baselines)}  # fmt: skip
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    state = config.stash.get(SESSION, None)
+    if state is None or not state.writer or not state.enabled or getattr(config, "workerinput", None) is not None:
+        return
+    if not state.reports and not state.errors:
+        return
+    from .report import headline, terminal_lines
+
+    terminalreporter.section("scaling")
+    for line in terminal_lines(state.reports):
+        terminalreporter.write_line(line)
+    if state.reports:
+        terminalreporter.write_line(headline(state.reports))
+    for path in state.written:
+        terminalreporter.write_line(f"scaling report written: {path}")
+    for error in state.errors:
+        terminalreporter.write_line(f"scaling report error: {error}", red=True)

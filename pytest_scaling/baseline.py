@@ -1,0 +1,223 @@
+"""Named baselines: a reference sweep's points and fitted loss-vs-compute curve, committed as JSON.
+
+The curve is Kaplan's saturating power law in compute, ``L(C) = E + A C^-alpha``, fitted with the
+log-Huber multi-start fit to every run, then *anchored* at the measured sizes: its log residual at
+each size is interpolated in log C and added back, so a size that the law fits imperfectly does not
+look like a regression when the same architecture is re-run. Its uncertainty comes from a
+bootstrap that resamples seeds within each size and refits (``Curve.samples``), and the seed noise
+is the pooled relative standard deviation of the runs at one size.
+
+Files are written atomically with sorted keys (reviewable diffs in a pull request); the bootstrap
+is recomputed on load from the stored runs with the stored seed, so the file holds only facts.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .errors import ScalingDataError, ScalingError
+from .fit import fit
+from .laws import PowerLaw
+from .solver import solve
+
+FORMAT = 1
+N_BOOTSTRAP = 400
+CURVE_LAW = PowerLaw(offset=True, x="C")
+
+
+class BaselineError(ScalingError):
+    """A baseline file that is corrupt, or incompatible with the current run."""
+
+
+def pooled_noise(losses: list[list[float]]) -> tuple[float, int]:
+    """Pooled relative seed standard deviation over sizes, and its degrees of freedom (nan, 0 with one seed)."""
+    ss, dof = 0.0, 0
+    for runs in losses:
+        runs = np.asarray([x for x in runs if math.isfinite(x)], float)
+        if len(runs) > 1:
+            ss += float(np.sum((runs / runs.mean() - 1.0) ** 2))
+            dof += len(runs) - 1
+    return (math.sqrt(ss / dof), dof) if dof else (math.nan, 0)
+
+
+@dataclass
+class Curve:
+    """The anchored loss-vs-compute curve of a set of sizes, with bootstrap replicas."""
+
+    compute: np.ndarray  # [K] per size
+    losses: list[list[float]]  # per size, the finite seed losses
+    theta: np.ndarray  # [3] the law fitted to every run
+    samples: np.ndarray  # [R, 3] the law refitted per replica
+    anchors: np.ndarray  # [R + 1, K] per size the replica's mean loss (row 0: the data)
+    noise: float
+    noise_dof: int
+    converged_fraction: float = 1.0
+
+    @property
+    def params(self) -> dict[str, float]:
+        return {k: float(v) for k, v in CURVE_LAW.params(self.theta).items()}
+
+    def _log_predict(self, theta: np.ndarray, anchors: np.ndarray, C: np.ndarray) -> np.ndarray:
+        """log L at compute C [M] for parameter rows theta [R, 3] anchored at anchors [R, K] -> [R, M]."""
+        logc = np.log(self.compute)[:, None]
+        base_at_sizes, _ = CURVE_LAW.log_predict(theta, logc)
+        resid = np.log(anchors) - base_at_sizes
+        order = np.argsort(self.compute)
+        logq = np.log(np.asarray(C, float))
+        base, _ = CURVE_LAW.log_predict(theta, logq[:, None])
+        shift = np.stack([np.interp(logq, logc[order, 0], r[order]) for r in resid])
+        return base + shift
+
+    def predict(self, C) -> np.ndarray:
+        """The anchored curve at compute ``C`` (array)."""
+        return np.exp(self._log_predict(self.theta[None], self.anchors[:1], np.atleast_1d(C))[0])
+
+    def predict_samples(self, C) -> np.ndarray:
+        """Bootstrap replicas of :meth:`predict`, [R, len(C)]."""
+        return np.exp(self._log_predict(self.samples, self.anchors[1:], np.atleast_1d(C)))
+
+    def compute_for(self, loss, replicas: bool = False) -> np.ndarray:
+        """Compute at which the curve reaches ``loss`` (inf when it never does within 12 e-folds).
+
+        With ``replicas`` the answer is per bootstrap replica, and ``loss`` may give one loss per replica.
+        """
+        grid = np.exp(np.linspace(np.log(self.compute.min()) - 12, np.log(self.compute.max()) + 12, 4001))
+        curves = self.predict_samples(grid) if replicas else self.predict(grid)[None]
+        target = np.log(np.broadcast_to(np.asarray(loss, float), len(curves)))
+        logc, logl = np.log(grid), np.log(curves)
+        out = np.full(len(curves), math.inf)
+        for i in range(len(curves)):
+            below = np.flatnonzero(logl[i] <= target[i])
+            if not below.size:
+                continue
+            j = below[0]
+            if j == 0:
+                out[i] = grid[0]
+                continue
+            t = (target[i] - logl[i, j - 1]) / (logl[i, j] - logl[i, j - 1])  # log-log interpolation
+            out[i] = math.exp(logc[j - 1] + t * (logc[j] - logc[j - 1]))
+        return out
+
+
+def fit_curve(compute, losses: list[list[float]], *, n_bootstrap: int = N_BOOTSTRAP, seed: int = 0) -> Curve:
+    """Fit and bootstrap the anchored curve: ``compute`` per size, ``losses`` per size (one per seed)."""
+    compute = np.asarray(compute, float)
+    finite = [[x for x in runs if math.isfinite(x)] for runs in losses]
+    if any(not runs for runs in finite):
+        bad = [i for i, runs in enumerate(finite) if not runs]
+        raise ScalingDataError(f"size(s) {bad} have no finite loss (every seed diverged); cannot fit a curve")
+    if len(compute) < 3:
+        raise ScalingDataError(f"a scaling curve needs at least 3 sizes, got {len(compute)}")
+    C = np.concatenate([[c] * len(runs) for c, runs in zip(compute, finite, strict=True)])
+    L = np.concatenate(finite)
+    fitted = fit(CURVE_LAW, L, C=C)
+    rng = np.random.default_rng(seed)
+    owner = np.concatenate([[k] * len(runs) for k, runs in enumerate(finite)])
+    counts = np.zeros((n_bootstrap, len(L)))
+    for k, runs in enumerate(finite):  # stratified: resample seeds within each size
+        idx = np.flatnonzero(owner == k)
+        picks = idx[rng.integers(0, len(idx), (n_bootstrap, len(idx)))]
+        np.add.at(counts, (np.arange(n_bootstrap)[:, None], picks), 1.0)
+    starts = np.repeat(fitted.theta[None], n_bootstrap, axis=0)
+    result = solve(CURVE_LAW, starts, fitted.X, fitted.logy, weights=counts, rtol=1e-7)
+    means = np.stack([(counts[:, owner == k] * L[owner == k]).sum(1) / counts[:, owner == k].sum(1)
+                      for k in range(len(finite))], axis=1)  # fmt: skip
+    anchors = np.vstack([[np.mean(runs) for runs in finite], means])
+    noise, dof = pooled_noise(finite)
+    return Curve(compute, finite, fitted.theta, result.theta, anchors, noise, dof, fitted.converged_fraction)
+
+
+@dataclass
+class Baseline:
+    """A named reference: its sweep's points, settings, and curve."""
+
+    name: str
+    factory: str
+    data: dict
+    trainer: dict
+    points: list[dict]
+    seed: int = 0
+    library_version: str = __version__
+    created: str = ""
+    curve: Curve | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_sweep(cls, name: str, sweep, *, seed: int = 0) -> Baseline:
+        points = [p.to_dict() for p in sweep.points]
+        created = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+        base = cls(name, sweep.factory, sweep.data, sweep.trainer, points, seed, __version__, created)
+        base.curve = fit_curve([p["compute"] for p in points], [p["losses"] for p in points], seed=seed)
+        return base
+
+    def to_dict(self) -> dict:
+        curve = self.curve
+        ci = {}
+        if curve is not None and len(curve.samples):
+            params = CURVE_LAW.params(curve.samples)
+            ci = {k: [float(np.nanpercentile(v, 2.5)), float(np.nanpercentile(v, 97.5))] for k, v in params.items()}
+        return {
+            "format": FORMAT,
+            "name": self.name,
+            "library_version": self.library_version,
+            "created": self.created,
+            "factory": self.factory,
+            "data": self.data,
+            "trainer": self.trainer,
+            "points": self.points,
+            "law": {"form": "L(C) = E + A * C^-alpha", "params": curve.params if curve else {}, "ci95": ci},
+            "noise": {"relative_seed_std": None if curve is None or math.isnan(curve.noise) else curve.noise,
+                      "dof": curve.noise_dof if curve else 0},
+            "bootstrap": {"n": N_BOOTSTRAP, "seed": self.seed},
+        }  # fmt: skip
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write atomically (temporary file + rename), keys sorted for reviewable diffs."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(self.to_dict(), handle, indent=2, sort_keys=True, allow_nan=False)
+            handle.write("\n")
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Baseline:
+        """Read a baseline file; a corrupt one is a :class:`BaselineError` naming the file."""
+        path = Path(path)
+        try:
+            d = json.loads(path.read_text())
+            if d.get("format") != FORMAT:
+                raise ValueError(f"unknown format {d.get('format')!r} (this version reads {FORMAT})")
+            base = cls(d["name"], d["factory"], d["data"], d["trainer"], d["points"],
+                       d["bootstrap"]["seed"], d["library_version"], d.get("created", ""))  # fmt: skip
+            base.curve = fit_curve([p["compute"] for p in base.points], [p["losses"] for p in base.points],
+                                   seed=base.seed)  # fmt: skip
+        except (OSError, ValueError, KeyError, TypeError, ScalingDataError) as exc:
+            raise BaselineError(
+                f"baseline file {path} is corrupt or unreadable ({type(exc).__name__}: {exc}); "
+                "fix it or re-record it with --scaling-update"
+            ) from None
+        return base
+
+    def differences(self, sweep) -> list[str]:
+        """What makes ``sweep`` incomparable with this baseline (empty when compatible)."""
+        out = []
+        if self.data != sweep.data:
+            keys = sorted(k for k in set(self.data) | set(sweep.data) if self.data.get(k) != sweep.data.get(k))
+            out += [f"data {k}: baseline {self.data.get(k)!r}, run {sweep.data.get(k)!r}" for k in keys]
+        vocab = {p["spec"]["vocab_size"] for p in self.points}, {p.spec["vocab_size"] for p in sweep.points}
+        if vocab[0] != vocab[1]:
+            out.append(f"tokenizer vocab_size: baseline {sorted(vocab[0])}, run {sorted(vocab[1])}")
+        keys = sorted(k for k in set(self.trainer) | set(sweep.trainer) if self.trainer.get(k) != sweep.trainer.get(k))
+        out += [f"trainer {k}: baseline {self.trainer.get(k)!r}, run {sweep.trainer.get(k)!r}" for k in keys]
+        return out

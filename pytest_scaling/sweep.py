@@ -1,0 +1,191 @@
+"""Sweeps: a ladder of sizes x seeds trained through the run cache, summarised per size."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+
+import numpy as np
+
+from .cache import RunCache, train_cached
+from .data import DataSource, get_source
+from .errors import ScalingDataError
+from .model import LadderRung, ModelSpec, count_params, factory_identity, flops_per_token, resolve_factory
+from .train import COMPUTE_METHOD, RunRecord, TrainConfig
+
+#: Config fields that do not make two runs' curves incomparable (budget, seed, where and how fast).
+_PER_RUN_FIELDS = ("tokens", "seed", "device", "threads")
+
+
+@dataclass
+class SizePoint:
+    """One model size: its shape and budget, and the final losses of its seeds (nats/token)."""
+
+    spec: dict
+    params: int  # non-embedding parameters N
+    total_params: int
+    tokens: int
+    compute: float  # training FLOPs C ("6N+attn" per token x tokens)
+    losses: list[float]
+    diverged: int = 0
+
+    @property
+    def loss(self) -> float:
+        """Mean loss over the seeds that did not diverge (inf when all diverged)."""
+        finite = [x for x in self.losses if math.isfinite(x)]
+        return float(np.mean(finite)) if finite else math.inf
+
+    @property
+    def loss_std(self) -> float:
+        """Sample standard deviation over seeds (0 with one seed)."""
+        finite = [x for x in self.losses if math.isfinite(x)]
+        return float(np.std(finite, ddof=1)) if len(finite) > 1 else 0.0
+
+    @property
+    def label(self) -> str:
+        return f"w{self.spec['width']}-d{self.spec['depth']}"
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "loss": self.loss, "loss_std": self.loss_std}
+
+
+@dataclass
+class SweepResult:
+    """What a sweep measured: per size the mean and spread over seeds, plus every run record."""
+
+    factory: str
+    data: dict
+    trainer: dict
+    points: list[SizePoint]
+    skipped: list[dict] = field(default_factory=list)
+    runs: list[RunRecord] = field(default_factory=list, repr=False)
+    context: object = field(default=None, repr=False, compare=False)  # set by the pytest plugin
+
+    @property
+    def params(self) -> np.ndarray:
+        return np.array([p.params for p in self.points], float)
+
+    @property
+    def compute(self) -> np.ndarray:
+        return np.array([p.compute for p in self.points], float)
+
+    @property
+    def loss(self) -> np.ndarray:
+        return np.array([p.loss for p in self.points], float)
+
+    @property
+    def trained(self) -> int:
+        """Runs trained now (not served from the cache)."""
+        return sum(not r.cached for r in self.runs)
+
+    def to_dict(self) -> dict:
+        return {
+            "factory": self.factory,
+            "data": self.data,
+            "trainer": self.trainer,
+            "points": [p.to_dict() for p in self.points],
+            "skipped": self.skipped,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SweepResult:
+        names = {f.name for f in fields(SizePoint)}
+        points = [SizePoint(**{k: v for k, v in p.items() if k in names}) for p in d["points"]]
+        return cls(d["factory"], d["data"], d["trainer"], points, d.get("skipped", []))
+
+
+def trainer_settings(config: TrainConfig) -> dict:
+    """The part of a config that must match for two sweeps' losses to be comparable."""
+    settings = config.resolve_environment().to_dict()
+    for name in _PER_RUN_FIELDS:
+        settings.pop(name, None)
+    return settings
+
+
+def _specs(sizes, defaults: dict) -> list[tuple[ModelSpec, int | None]]:
+    """(spec, tokens or None) per size; sizes are dicts, ModelSpecs or ladder rungs."""
+    if not sizes:
+        raise ScalingDataError("a sweep needs at least one size")
+    out = []
+    for size in sizes:
+        if isinstance(size, LadderRung):
+            out.append((size.spec, size.tokens))
+        elif isinstance(size, ModelSpec):
+            out.append((size, None))
+        elif isinstance(size, dict):
+            out.append((ModelSpec.from_dict({**defaults, **size}), None))
+        else:
+            raise ScalingDataError(f"a size must be a dict, ModelSpec or LadderRung, got {type(size).__name__}")
+    return out
+
+
+def _seeds(seeds) -> list[int]:
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        if seeds < 1:
+            raise ScalingDataError(f"seeds must be >= 1, got {seeds}")
+        return list(range(seeds))
+    seeds = list(seeds)
+    if not seeds or len(set(seeds)) != len(seeds) or not all(isinstance(s, int) for s in seeds):
+        raise ScalingDataError(f"seeds must be a count or a list of distinct ints, got {seeds}")
+    return seeds
+
+
+def run_sweep(
+    factory,
+    sizes,
+    *,
+    tokens_per_param: float | None = None,
+    flops: float | list[float] | None = None,
+    seeds: int | list[int] = 1,
+    data: str | DataSource | None = None,
+    cache: RunCache | None = None,
+    max_params: int | None = None,
+    **trainer_options,
+) -> SweepResult:
+    """Train ``factory`` at every size for every seed (through ``cache``) and summarise per size.
+
+    Token budget per size: ``tokens_per_param`` x non-embedding parameters (default 20, Chinchilla), or
+    the compute budget ``flops`` (one for all sizes, or one per size) divided by the FLOPs per token;
+    ladder rungs carry their own budget. ``max_params`` skips larger sizes (listed in ``skipped``).
+    ``trainer_options`` are :class:`~pytest_scaling.train.TrainConfig` fields (``lr``, ``schedule``...).
+    """
+    if tokens_per_param is not None and flops is not None:
+        raise ScalingDataError("give tokens_per_param or flops, not both")
+    if tokens_per_param is not None and not tokens_per_param > 0:
+        raise ScalingDataError(f"tokens_per_param must be > 0, got {tokens_per_param}")
+    unknown = sorted(set(trainer_options) - {f.name for f in fields(TrainConfig)} - {"tokens", "seed"})
+    if unknown or {"tokens", "seed"} & set(trainer_options):
+        raise ScalingDataError(f"unknown or reserved trainer options {unknown or ['tokens', 'seed']}")
+    source = get_source(data)
+    build = resolve_factory(factory)
+    specs = _specs(sizes, {"vocab_size": source.vocab_size})
+    budgets = flops if isinstance(flops, list | tuple) else [flops] * len(specs)
+    if len(budgets) != len(specs):
+        raise ScalingDataError(f"{len(budgets)} compute budgets for {len(specs)} sizes")
+    seed_list = _seeds(seeds)
+    points, skipped, runs = [], [], []
+    for (spec, rung_tokens), budget in zip(specs, budgets, strict=True):
+        counted = count_params(build(spec), spec)
+        if max_params is not None and counted.non_embedding > max_params:
+            skipped.append({**spec.to_dict(), "params": counted.non_embedding})
+            continue
+        if rung_tokens is not None and tokens_per_param is None and budget is None:
+            tokens = rung_tokens
+        elif budget is not None:
+            tokens = round(budget / flops_per_token(spec, COMPUTE_METHOD, params=counted))
+        else:
+            tokens = round((20.0 if tokens_per_param is None else tokens_per_param) * counted.non_embedding)
+        records = [
+            train_cached(factory, spec, TrainConfig(tokens=max(1, tokens), seed=seed, **trainer_options), source, cache)
+            for seed in seed_list
+        ]
+        runs.extend(records)
+        first = records[0]
+        points.append(SizePoint(
+            spec=spec.to_dict(), params=first.non_embedding_params, total_params=first.params, tokens=first.tokens,
+            compute=first.compute, losses=[r.loss for r in records], diverged=sum(r.diverged for r in records),
+        ))  # fmt: skip
+    if not points:
+        raise ScalingDataError(f"every size has more than max_params={max_params} parameters; nothing to train")
+    config = TrainConfig(tokens=1, **trainer_options)
+    return SweepResult(factory_identity(factory), dict(source.identity), trainer_settings(config), points, skipped, runs)

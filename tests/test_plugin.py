@@ -1,0 +1,264 @@
+"""The pytest plugin, end to end with pytester: options, skipping, baselines, gates, reports, xdist.
+
+Sweeps here are tiny (3 one-layer sizes, a few thousand tokens) and share one run cache, so each
+configuration trains once for the whole module.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import pytest_scaling.report  # noqa: F401
+from pytest_scaling.train import TrainConfig, train
+
+SWEEP_TEST = '''
+import pytest
+import torch
+from pytest_scaling import assert_on_curve, compute_multiplier
+
+SIZES = [dict(width=16, depth=1, seq_len=32), dict(width=32, depth=1, seq_len=32), dict(width=48, depth=1, seq_len=32)]
+OPTIONS = dict(tokens_per_param=4, eval_tokens=4096, batch_tokens=512{extra})
+
+
+class Unigram(torch.nn.Module):
+    """Deliberately crippled: ignores its input, so it can only learn token frequencies."""
+
+    def __init__(self, spec):
+        super().__init__()
+        self.logits = torch.nn.Parameter(torch.zeros(spec.vocab_size))
+        self.pad = torch.nn.Linear(spec.width, spec.width, bias=False)  # some parameters to count
+
+    def forward(self, idx):
+        return self.logits.expand(*idx.shape, -1)
+
+
+@pytest.mark.scaling
+def test_reference(scaling_sweep):
+    result = scaling_sweep("gpt", SIZES, seeds=2, **OPTIONS)
+    assert_on_curve(result, baseline="reference")
+    compute_multiplier(result, baseline="reference")
+
+{more}
+
+def test_plain():
+    assert 1 + 1 == 2
+'''
+
+CRIPPLED = '''
+@pytest.mark.scaling
+def test_crippled(scaling_sweep):
+    result = scaling_sweep(Unigram, SIZES, seeds=2, **OPTIONS)
+    assert_on_curve(result, baseline="reference")
+'''
+
+
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory):
+    """One run cache for the module; also trains a tiny model once in this process, because pytester's
+    in-process runs drop the modules they import, and torch crashes when its lazily imported parts
+    (distributed, FLOP counting) are imported a second time into one process."""
+    from pytest_scaling.model import ModelSpec
+
+    train("gpt", ModelSpec(width=16, depth=1, seq_len=32, vocab_size=64), TrainConfig(tokens=512, eval_tokens=512))
+    return tmp_path_factory.mktemp("scaling-cache")
+
+
+@pytest.fixture
+def project(pytester, shared_cache):
+    """Write a scaling test module; returns a runner with the shared cache."""
+
+    def make(extra="", more=""):
+        pytester.makepyfile(test_scaling=SWEEP_TEST.format(extra=extra, more=more))
+
+    def run(*args, subprocess=False):
+        argv = ["-p", "no:cacheprovider", f"--scaling-cache={shared_cache}", *args]
+        return pytester.runpytest_subprocess(*argv) if subprocess else pytester.runpytest(*argv)
+
+    make()
+    return make, run
+
+
+def test_scaling_tests_are_skipped_without_the_flag(project):
+    _, run = project
+    result = run("-rs")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(["*SKIPPED*needs --scaling*"])
+
+
+def test_scaling_only_deselects_other_tests(pytester, project):
+    _, run = project
+    result = run("--scaling-only", "-k", "not reference")
+    result.assert_outcomes(deselected=2)
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--scaling-seeds", "0"], "expected an integer >= 1"),
+        (["--scaling-seeds", "two"], "expected a number"),
+        (["--scaling-max-params", "1.5"], "expected an integer"),
+        (["--scaling-device", "tpu"], "invalid choice"),
+    ],
+)
+def test_bad_option_values_are_usage_errors(project, args, message):
+    _, run = project
+    result = run(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{message}*"])
+
+
+def test_bad_ini_value_is_a_usage_error(pytester, project):
+    _, run = project
+    pytester.makeini("[pytest]\nscaling_device = tpu\n")
+    result = run()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "scaling_device must be auto, cpu or cuda" in result.stderr.str()
+
+
+def test_first_run_records_then_compares_and_passes(pytester, project):
+    _, run = project
+    first = run("--scaling")
+    first.assert_outcomes(passed=2)
+    baseline = pytester.path / "scaling_baselines" / "reference.json"
+    stored = json.loads(baseline.read_text())
+    assert stored["name"] == "reference" and len(stored["points"]) == 3
+    assert set(stored["law"]["params"]) == {"E", "A", "alpha"}
+    first.stdout.fnmatch_lines(["*recorded*reference*"])
+
+    second = run("--scaling")
+    second.assert_outcomes(passed=2)
+    out = second.stdout.str()
+    assert "on curve" in out and "recorded" not in out.split("scaling ===")[-1].split("\n")[1]
+    for label in ("w16-d1", "w32-d1", "w48-d1"):
+        assert label in out
+
+
+def test_crippled_model_fails_the_gate_with_a_table(pytester, project):
+    make, run = project
+    run("--scaling").assert_outcomes(passed=2)  # records the reference baseline
+    make(more=CRIPPLED)
+    result = run("--scaling")
+    result.assert_outcomes(passed=2, failed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*ScalingGateError: sweep is off baseline 'reference'*", "*WORSE*"])
+    assert "Traceback" not in result.stdout.str().split("short test summary")[0].split("test_crippled")[-1]
+
+
+def test_update_re_records_and_passes(pytester, project):
+    make, run = project
+    make(more=CRIPPLED.replace('"reference"', '"crippled"'))
+    run("--scaling").assert_outcomes(passed=3)
+    path = pytester.path / "scaling_baselines" / "crippled.json"
+    before = path.read_text()
+    make(more=CRIPPLED.replace('"reference"', '"crippled"').replace("seeds=2", "seeds=3"))
+    result = run("--scaling-update")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["*updated*"])
+    assert path.read_text() != before and len(json.loads(path.read_text())["points"][0]["losses"]) == 3
+
+
+def test_mismatched_baseline_says_what_differs(pytester, project):
+    _, run = project
+    run("--scaling").assert_outcomes(passed=2)
+    path = pytester.path / "scaling_baselines" / "reference.json"
+    stored = json.loads(path.read_text())
+    stored["trainer"]["warmup"] = 0.2  # as if recorded with another warmup
+    stored["data"]["hash"] = "0" * 16
+    path.write_text(json.dumps(stored))
+    result = run("--scaling")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*recorded with other settings*data hash: baseline '0000000000000000'*"
+                                 "trainer warmup: baseline 0.2, run 0.05*--scaling-update*"])  # fmt: skip
+
+
+def test_corrupt_baseline_names_the_file(pytester, project):
+    _, run = project
+    path = pytester.path / "scaling_baselines" / "reference.json"
+    path.parent.mkdir()
+    path.write_text('{"format": 1, "name": "reference", "points": [')
+    result = run("--scaling")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([f"*baseline file {path} is corrupt*"])
+
+
+def test_max_params_skips_large_sizes_and_seeds_override(pytester, project):
+    _, run = project
+    result = run("--scaling", "--scaling-max-params", "5000", "--scaling-seeds", "1", "--scaling-json", "out.json")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # one size left: no curve can be fitted
+    result.stdout.fnmatch_lines(["*needs at least 3 sizes*"])
+
+
+def test_reports_markdown_json_plot(pytester, project, monkeypatch):
+    _, run = project
+    summary = pytester.path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    run("--scaling").assert_outcomes(passed=2)
+    result = run("--scaling", "--scaling-markdown", "github", "--scaling-json", "r/out.json", "--scaling-plot", "png")
+    result.assert_outcomes(passed=2)
+    data = json.loads((pytester.path / "r" / "out.json").read_text())
+    test = data["tests"][0]
+    assert test["nodeid"].endswith("test_reference") and test["baseline"] == "reference"
+    assert {"params", "tokens", "flops", "loss", "loss_std", "predicted", "deviation", "verdict"} <= set(test["sizes"][0])
+    text = summary.read_text()
+    assert len(text.encode()) < 64_000 and "w32-d1" in text
+    pngs = list((pytester.path / "png").glob("*.png"))
+    assert pngs and pngs[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    result.stdout.fnmatch_lines(["*scaling report written*"])
+
+
+def test_markdown_github_without_env_fails_the_run_cleanly(pytester, project, monkeypatch):
+    _, run = project
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    result = run("--scaling", "--scaling-markdown", "github")
+    result.assert_outcomes(passed=2)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*scaling report error*GITHUB_STEP_SUMMARY*"])
+
+
+def test_xdist_workers_merge_into_one_report(pytester, project):
+    make, run = project
+    make(more=CRIPPLED.replace('"reference"', '"crippled"'))
+    run("--scaling").assert_outcomes(passed=3)  # warm the cache and record both baselines
+    result = run("-n", "2", "--scaling", "--scaling-json", "merged.json", subprocess=True)
+    result.assert_outcomes(passed=3)
+    nodeids = {t["nodeid"].split("::")[-1] for t in json.loads((pytester.path / "merged.json").read_text())["tests"]}
+    assert nodeids == {"test_reference", "test_crippled"}
+    out = result.stdout.str()
+    assert "test_reference" in out and "test_crippled" in out.split("= scaling =")[-1]
+
+
+@pytest.mark.slow
+def test_torchrun_two_ranks_only_rank0_writes(pytester, shared_cache):
+    pytester.makepyfile(test_scaling=SWEEP_TEST.format(extra="", more=""))
+    env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(_free_port()), "-m", "pytest", "-p", "no:cacheprovider", "--scaling",
+           f"--scaling-cache={shared_cache / 'ddp'}", "--scaling-json", "ddp.json", "test_scaling.py"]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=pytester.path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.stdout.count("= scaling =") == 1  # one summary, from rank 0
+    assert (pytester.path / "scaling_baselines" / "reference.json").exists()
+    assert json.loads((pytester.path / "ddp.json").read_text())["tests"]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_plugin_import_does_not_load_torch():
+    code = textwrap.dedent("""
+        import sys
+        import pytest_scaling.plugin, pytest_scaling
+        pytest_scaling.fit_chinchilla
+        assert "torch" not in sys.modules, "torch imported"
+    """)
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

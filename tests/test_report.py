@@ -1,0 +1,225 @@
+"""The report renderers: terminal lines, headline, Markdown, JSON and plots, on gate-shaped report dicts."""
+
+import json
+import math
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from pytest_scaling import __version__
+from pytest_scaling.errors import ScalingError
+from pytest_scaling.report import (
+    MAX_MARKDOWN_BYTES,
+    by_test,
+    headline,
+    json_report,
+    markdown,
+    terminal_lines,
+    verdict_of,
+    write_json,
+    write_markdown,
+    write_plots,
+)
+
+LAW = {"E": 2.381, "A": 72.14, "alpha": 0.1793}
+GOOD = "benchmarks/test_gpt.py::test_reseeded"
+BAD = "benchmarks/test_gpt.py::test_crippled"
+
+
+def law(compute, params=LAW):
+    return params["E"] + params["A"] * np.asarray(compute, dtype=float) ** -params["alpha"]
+
+
+def make_report(nodeid, verdict="passed", deviations=(-0.0057, 0.0023, 0.0026), check="on_curve", plot=True,
+                baseline="reference"):  # fmt: skip
+    """A report shaped like gate._report's: sizes w16-d1, w32-d2, ... at the given relative deviations."""
+    compared = verdict not in ("recorded", "updated")
+    sizes = []
+    for i, dev in enumerate(deviations if compared else [0.0] * len(deviations)):
+        flops = 2e9 * 10**i
+        predicted = float(law(flops))
+        row = {
+            "label": f"w{16 * (i + 1)}-d{i + 1}", "spec": {"width": 16 * (i + 1), "depth": i + 1},
+            "params": 3120 * 4**i, "tokens": 62400 * 4**i, "flops": flops, "loss": predicted * (1 + dev),
+            "loss_std": 0.005, "n_seeds": 2, "diverged": 0, "predicted": predicted,
+            "predicted_lo": predicted * 0.997, "predicted_hi": predicted * 1.003, "deviation": dev,
+            "z": dev / 0.005, "sigma": 0.005, "multiplier": 1 - 5 * dev,
+        }  # fmt: skip
+        if compared and check == "on_curve":
+            row["verdict"] = "WORSE" if dev > 0.02 else "better" if dev < -0.02 else "on curve"
+        sizes.append(row)
+    grid = np.geomspace(1e9, 1e12, 20)
+    worst = max(sizes, key=lambda r: r["deviation"])
+    return {
+        "nodeid": nodeid, "baseline": baseline, "check": check, "verdict": verdict,
+        "message": f"{'off' if verdict == 'failed' else 'on'} baseline {baseline!r}: worst deviation "
+                   f"{100 * worst['deviation']:+.2f}% at {worst['label']}" if compared
+                   else f"baseline {baseline!r} {verdict} at scaling_baselines/{baseline}.json",
+        "sizes": sizes, "combined_z": 0.5, "noise": {"relative_seed_std": 0.004, "dof": 8, "assumed": False},
+        "baseline_law": LAW, "candidate_law": {"E": 2.0, "A": 40.0, "alpha": 0.15} if compared else LAW,
+        "trained": 3, "runs": 6, "skipped": [],
+        "plot": {
+            "compute": grid.tolist(), "baseline": law(grid).tolist(), "baseline_lo": (0.99 * law(grid)).tolist(),
+            "baseline_hi": (1.01 * law(grid)).tolist(),
+            "baseline_points": {"compute": [2e9, 2e10, 2e11], "loss": law([2e9, 2e10, 2e11]).tolist()},
+        } if plot else None,
+    }  # fmt: skip
+
+
+@pytest.fixture
+def reports():
+    """Like a real run: a recorded baseline, a passing on_curve + multiplier test, a failing test."""
+    return [
+        make_report(GOOD, "recorded"),
+        make_report(GOOD, "passed"),
+        {
+            **make_report(GOOD, "info", check="multiplier"),
+            "multiplier": [0.998, 0.908, 1.07],
+            "message": "compute multiplier vs 'reference': 0.998x (95% CI 0.908 to 1.07)",
+        },
+        make_report(BAD, "failed", deviations=(-0.0687, 0.0252, 0.0465)),
+    ]
+
+
+def test_grouping_keeps_first_appearance_and_verdict_precedence(reports):
+    assert list(by_test(reports)) == [GOOD, BAD]
+    assert [len(g) for g in by_test(reports).values()] == [3, 1]
+    assert verdict_of(reports) == "failed"
+    assert verdict_of(reports[:3]) == "passed"
+    assert verdict_of(reports[:1]) == "recorded"
+    assert verdict_of([make_report(GOOD, "updated"), reports[2]]) == "updated"
+
+
+def test_terminal_lines_show_every_size_laws_and_messages(reports):
+    lines = terminal_lines(reports)
+    text = "\n".join(lines)
+    assert f"{GOOD}: PASSED" in lines and f"{BAD}: FAILED" in lines
+    bad = lines[lines.index(f"{BAD}: FAILED") :]
+    for label, verdict, dev in [("w16-d1", "better", "-6.87%"), ("w32-d2", "WORSE", "+2.52%"),
+                                ("w48-d3", "WORSE", "+4.65%")]:  # fmt: skip
+        row = next(line for line in bad if line.split()[:1] == [label])
+        assert verdict in row and dev in row
+    good = lines[: lines.index(f"{BAD}: FAILED")]
+    assert sum(line.split()[:1] == ["w16-d1"] for line in good) == 1  # one table per baseline, not per report
+    assert "on curve" in text and "L(C) = 2.381 + 72.14·C^-0.1793" in text and "L(C) = 2 + 40·C^-0.1500" in text
+    assert "recorded on_curve: baseline 'reference' recorded at scaling_baselines/reference.json" in text
+    assert "info     multiplier: compute multiplier vs 'reference': 0.998x" in text
+    assert max(map(len, lines)) <= 120
+
+
+def test_recorded_baseline_shows_no_comparison():
+    lines = terminal_lines([make_report(GOOD, "recorded")])
+    header = next(line for line in lines if line.split()[:1] == ["size"])
+    assert "loss" in header and "curve" not in header and "dev" not in header
+    assert all(line.rstrip().endswith("recorded") for line in lines if line.split()[:1] in (["w16-d1"], ["w32-d2"]))
+    law_line = next(line for line in lines if line.startswith("  law:"))
+    assert "this run" not in law_line and "baseline 'reference'" in law_line
+
+
+def test_headline(reports):
+    assert headline(reports) == (
+        f"pytest-scaling: FAILED — 1 of 2 scaling checks failed; worst deviation +4.65% (w48-d3 in {BAD}); "
+        "1 baseline recorded: 'reference'"
+    )
+    assert headline(reports[1:3]) == (
+        f"pytest-scaling: passed — 1 scaling check passed; worst deviation +0.26% (w48-d3 in {GOOD})"
+    )
+    assert headline([make_report(GOOD, "recorded"), make_report(BAD, "recorded", baseline="wide")]) == (
+        "pytest-scaling: recorded — no comparison; 2 baselines recorded: 'reference', 'wide'"
+    )
+    diverged = make_report(BAD, "failed", deviations=(0.0, math.inf))
+    assert headline([diverged]).endswith(f"1 of 1 scaling check failed; w32-d2 diverged (in {BAD})")
+    assert headline([]) == "pytest-scaling: no scaling checks ran"
+
+
+def test_markdown_headline_tables_and_footer(reports):
+    meta = {"version": __version__, "seconds": 12.34, "device": "cpu", "data": {"name": "synthetic", "hash": "0" * 40}}
+    md = markdown(reports, meta)
+    first = md.splitlines()[0]
+    assert first.startswith("## ❌ pytest-scaling: FAILED — 1 of 2 scaling checks failed")
+    assert len(re.findall(r"^\| size +\| +params +\| +tokens .*\| verdict +\|$", md, re.M)) == 2
+    assert len(re.findall(r"^\|-+(\|-+)+\|$", md, re.M)) == 2
+    assert md.index(f"### ❌ `{BAD}` — failed") < md.index(f"### ✅ `{GOOD}` — passed")  # failing first
+    assert "❌ WORSE" in md and "✅ on curve" in md and "📌 **recorded**" in md
+    footer = md.splitlines()[-1]
+    assert f"pytest-scaling {__version__}" in footer and "run time 12.3 s" in footer
+    assert "device: cpu" in footer and "synthetic (000000000000)" in footer
+    assert "Truncated" not in md
+
+
+def test_markdown_truncates_500_tests_keeping_failures_first():
+    many = [make_report(f"tests/test_big.py::test_case[{i}-{'x' * 60}]", "passed", deviations=(0.001,) * 8)
+            for i in range(499)]  # fmt: skip
+    failing = "tests/test_big.py::test_the_failing_one"
+    md = markdown([*many, make_report(failing, "failed", deviations=(0.05,) * 8)], {"seconds": 1.0})
+    assert len(md.encode()) < MAX_MARKDOWN_BYTES
+    assert md.startswith("## ❌ pytest-scaling: FAILED — 1 of 500 scaling checks failed")
+    sections = re.findall(r"^### .*$", md, re.M)
+    assert sections[0] == f"### ❌ `{failing}` — failed" and 1 < len(sections) < 500
+    match = re.search(r"details for (\d+) of 500 tests \(failing first\), (\d+) more in one line each, (\d+) omitted",
+                      md)  # fmt: skip
+    assert match and int(match[1]) == len(sections) and sum(map(int, match.groups())) == 500
+    assert md.count("\n- ✅ `tests/test_big.py::test_case[") == int(match[2])
+    assert md.rstrip().endswith("run time 1.0 s</sub>")
+
+
+def test_json_report_keys_and_non_finite_values(reports, tmp_path):
+    reports[3]["sizes"][2].update(loss=math.inf, deviation=math.inf, z=math.inf, multiplier=0.0)
+    report = json_report(reports, {"version": __version__, "seconds": 3.5})
+    assert report["metadata"] == {"version": __version__, "seconds": 3.5}
+    assert report["verdict"] == "failed" and report["headline"] == headline(reports)
+    assert len(report["tests"]) == 4
+    for entry in report["tests"]:
+        assert {"nodeid", "baseline", "check", "verdict", "message", "sizes"} <= entry.keys()
+        assert "plot" not in entry
+        for size in entry["sizes"]:
+            assert {"params", "tokens", "flops", "loss", "loss_std", "predicted", "deviation", "verdict"} <= size.keys()
+    assert [s["verdict"] for s in report["tests"][0]["sizes"]] == ["recorded"] * 3
+    assert report["tests"][2]["sizes"][0]["verdict"] is None  # the multiplier makes no per-size call
+    assert report["tests"][3]["sizes"][2]["loss"] is None
+    path = write_json(reports, tmp_path / "out" / "scaling.json", {"seconds": 3.5})
+    loaded = json.loads(path.read_text())
+    assert loaded["tests"][3]["sizes"][2]["deviation"] is None
+    assert loaded["tests"][3]["sizes"][1]["verdict"] == "WORSE" and loaded["metadata"] == {"seconds": 3.5}
+
+
+def test_write_markdown_to_file_and_github_summary(reports, tmp_path, monkeypatch):
+    path = write_markdown(reports, tmp_path / "deep" / "dir" / "report.md")
+    assert path.read_text(encoding="utf-8") == markdown(reports)
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier step\n", encoding="utf-8")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    assert write_markdown(reports, "github") == summary
+    text = summary.read_text(encoding="utf-8")
+    assert text.startswith("earlier step\n## ❌ pytest-scaling: FAILED") and text.endswith("</sub>\n\n")
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY")
+    with pytest.raises(ScalingError, match=r"needs \$GITHUB_STEP_SUMMARY"):
+        write_markdown(reports, "github")
+
+
+def test_write_plots_one_png_per_test(tmp_path):
+    pytest.importorskip("matplotlib", reason="plots need matplotlib")
+    clashing = ["tests/test_x.py::test_a[w=1]", "tests/test_x.py::test_a[w:1]"]  # same safe name
+    reports = [make_report(clashing[0], "failed", deviations=(0.03, 0.05, 0.04)), make_report(clashing[1]),
+               make_report("tests/test_x.py::test_no_plot", plot=False)]  # fmt: skip
+    paths = write_plots(reports, tmp_path / "plots")
+    assert len(paths) == 2 and len(set(paths)) == 2
+    for path in paths:
+        assert path.parent == tmp_path / "plots" and re.fullmatch(r"[A-Za-z0-9_.-]+\.png", path.name)
+        data = path.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+
+
+def test_write_plots_without_matplotlib(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    with pytest.raises(ScalingError, match=r"--scaling-plot needs matplotlib: pip install 'pytest-scaling\[plot\]'"):
+        write_plots([make_report(GOOD)], tmp_path)
+
+
+def test_import_loads_neither_torch_nor_matplotlib():
+    code = "import sys, pytest_scaling.report; print(sorted({'torch', 'matplotlib'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
