@@ -123,7 +123,7 @@ def fit_curve(compute, losses: list[list[float]], *, n_bootstrap: int = N_BOOTST
     rng = np.random.default_rng(seed)
     owner = np.concatenate([[k] * len(runs) for k, runs in enumerate(finite)])
     counts = np.zeros((n_bootstrap, len(L)))
-    for k, runs in enumerate(finite):  # stratified: resample seeds within each size
+    for k in range(len(finite)):  # stratified: resample seeds within each size
         idx = np.flatnonzero(owner == k)
         picks = idx[rng.integers(0, len(idx), (n_bootstrap, len(idx)))]
         np.add.at(counts, (np.arange(n_bootstrap)[:, None], picks), 1.0)

@@ -253,7 +253,8 @@ def assert_exponent(result: SweepResult, baseline: str | Baseline = "reference",
     except ScalingError as exc:
         _fail(f"cannot fit the sweep's exponent: {exc}")
     a_c, a_b = cand.params["alpha"], base.curve.params["alpha"]
-    sd = math.sqrt(np.var(CURVE_LAW.params(cand.samples)["alpha"]) + np.var(CURVE_LAW.params(base.curve.samples)["alpha"]))
+    alphas = [CURVE_LAW.params(curve.samples)["alpha"] for curve in (cand, base.curve)]
+    sd = math.sqrt(sum(np.var(a) for a in alphas))
     bound = a_b - atol - norm.ppf(1 - ALPHA) * sd
     failed = a_c < bound
     headline = (f"exponent alpha {a_c:.4f} vs baseline {base.name!r} {a_b:.4f} (bootstrap sd {sd:.4f}); "

@@ -188,4 +188,5 @@ def run_sweep(
     if not points:
         raise ScalingDataError(f"every size has more than max_params={max_params} parameters; nothing to train")
     config = TrainConfig(tokens=1, **trainer_options)
-    return SweepResult(factory_identity(factory), dict(source.identity), trainer_settings(config), points, skipped, runs)
+    settings = trainer_settings(config)
+    return SweepResult(factory_identity(factory), dict(source.identity), settings, points, skipped, runs)

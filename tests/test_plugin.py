@@ -203,7 +203,8 @@ def test_reports_markdown_json_plot(pytester, project, monkeypatch):
     data = json.loads((pytester.path / "r" / "out.json").read_text())
     test = data["tests"][0]
     assert test["nodeid"].endswith("test_reference") and test["baseline"] == "reference"
-    assert {"params", "tokens", "flops", "loss", "loss_std", "predicted", "deviation", "verdict"} <= set(test["sizes"][0])
+    required = {"params", "tokens", "flops", "loss", "loss_std", "predicted", "deviation", "verdict"}
+    assert required <= set(test["sizes"][0])
     text = summary.read_text()
     assert len(text.encode()) < 64_000 and "w32-d1" in text
     pngs = list((pytester.path / "png").glob("*.png"))
