@@ -127,7 +127,7 @@ class Fit:
 
     def predict(self, **inputs):
         """The fitted law at ``inputs`` (e.g. ``N=..., D=...``; scalars or arrays)."""
-        return self.law.predict(self.params, **inputs)
+        return self.law.predict_theta(self.theta, **inputs)
 
     def to_dict(self) -> dict:
         out = {

@@ -83,12 +83,16 @@ class Law(ABC):
 
     def predict(self, params: dict[str, float], **inputs) -> np.ndarray:
         """L at the given inputs (scalars or arrays, broadcast together)."""
+        return self.predict_theta(self.theta(params), **inputs)
+
+    def predict_theta(self, theta: np.ndarray, **inputs) -> np.ndarray:
+        """:meth:`predict` from the internal parameters (exact even where E underflows to 0)."""
         missing = [name for name in self.inputs if name not in inputs]
         if missing:
             raise TypeError(f"{self.name} law needs inputs {self.inputs}; missing {missing}")
         arrays = np.broadcast_arrays(*(np.asarray(inputs[name], dtype=float) for name in self.inputs))
         X = np.log(np.stack([a.ravel() for a in arrays], axis=1))
-        logp, _ = self.log_predict(self.theta(params)[None, :], X)
+        logp, _ = self.log_predict(np.asarray(theta, float)[None, :], X)
         out = np.exp(logp[0]).reshape(arrays[0].shape)
         return out if out.ndim else float(out)
 
