@@ -1,0 +1,153 @@
+"""Trainer speed benchmark (prints figures; no assertions): ``python benchmarks/bench_train.py``.
+
+For each shape it times, in this process:
+
+* ``pytest_scaling.train.train`` end to end (model build, Accelerate set-up, batches, optimizer steps,
+  validation, record): tokens/s and MFU as the run record reports them;
+* a plain nanoGPT-shaped PyTorch loop written here (same shape, same batch, same number of tokens and
+  peak learning rate, batches from the same source, ``torch.optim.AdamW`` defaults, no evaluation);
+* the fp32 matmul peak of this CPU, calibrated now at the same thread count (the MFU denominator; measured
+  again after each shape, the best figure kept).
+
+MFU counts the ``"6N+attn"`` FLOPs per token for both. The synthetic corpus is generated once before
+any timing (it is cached per process, so a sweep pays it once). Each measurement is repeated
+``--repeats`` times, alternating ours and the plain loop; the best of each is reported, both by wall
+time and by process CPU time / threads (robust when other processes share the cores).
+
+Usage: python benchmarks/bench_train.py [--tokens-small N] [--tokens-large N] [--repeats K] [--threads T]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pytest_scaling.data import get_source
+from pytest_scaling.hardware import cpu_peak_flops
+from pytest_scaling.model import ModelSpec, flops_per_token
+from pytest_scaling.train import TrainConfig, train
+
+
+class PlainBlock(nn.Module):
+    def __init__(self, d: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.ln1, self.ln2 = nn.LayerNorm(d, bias=False), nn.LayerNorm(d, bias=False)
+        self.qkv, self.proj = nn.Linear(d, 3 * d, bias=False), nn.Linear(d, d, bias=False)
+        self.fc, self.out = nn.Linear(d, 4 * d, bias=False), nn.Linear(4 * d, d, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, d = x.shape
+        q, k, v = self.qkv(self.ln1(x)).split(d, dim=2)
+        q, k, v = (z.view(b, t, self.heads, d // self.heads).transpose(1, 2) for z in (q, k, v))
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(b, t, d)
+        x = x + self.proj(y)
+        return x + self.out(F.gelu(self.fc(self.ln2(x))))
+
+
+class PlainGPT(nn.Module):
+    """nanoGPT's model (and init) with bias=False, no dropout, tied head."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__()
+        d = spec.width
+        self.wte, self.wpe = nn.Embedding(spec.vocab_size, d), nn.Embedding(spec.seq_len, d)
+        self.blocks = nn.ModuleList(PlainBlock(d, spec.n_heads) for _ in range(spec.depth))
+        self.ln_f = nn.LayerNorm(d, bias=False)
+        self.head = nn.Linear(d, spec.vocab_size, bias=False)
+        self.head.weight = self.wte.weight
+        for name, p in self.named_parameters():  # nanoGPT's init
+            if p.dim() == 2:
+                std = 0.02 / math.sqrt(2 * spec.depth) if name.endswith(("proj.weight", "out.weight")) else 0.02
+                nn.init.normal_(p, std=std)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1]))
+        for block in self.blocks:
+            x = block(x)
+        return self.head(self.ln_f(x))
+
+
+def plain_loop(spec: ModelSpec, tokens: int, batch_tokens: int, lr: float, source) -> float:
+    """Seconds for a plain training loop of ``tokens`` tokens at a constant ``lr`` (model build included)."""
+    start = time.perf_counter()
+    torch.manual_seed(0)
+    model = PlainGPT(spec)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.1)
+    batch_seqs = batch_tokens // spec.seq_len
+    batches = source.train_batches(batch_seqs, spec.seq_len, seed=0)
+    for _ in range(math.ceil(tokens / batch_tokens)):
+        batch = next(batches)
+        logits = model(batch[:, :-1])
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    loss.item()
+    return time.perf_counter() - start
+
+
+def timed(fn, *args):
+    """(result, wall seconds, CPU-time seconds / threads) of ``fn(*args)``.
+
+    On a shared machine other processes steal cores; the process CPU time divided by the thread count
+    is then the better estimate of the time the work itself took (OpenMP threads spin while they wait,
+    so they count as busy)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = fn(*args)
+    return result, time.perf_counter() - wall, (time.process_time() - cpu) / torch.get_num_threads()
+
+
+def bench(width: int, depth: int, tokens: int, repeats: int, source, threads: int) -> None:
+    spec = ModelSpec(width=width, depth=depth, seq_len=128, vocab_size=source.vocab_size)
+    fpt = flops_per_token(spec, "6N+attn")
+    config = TrainConfig(tokens=tokens, threads=threads)
+    runs = {"train()": [], "plain loop": []}
+    record = None
+    for _ in range(repeats):
+        record, wall, cpu = timed(train, "gpt", spec, config, source)
+        runs["train()"].append((wall, cpu))
+        batch, lr = record.config["batch_tokens"], record.config["lr"]
+        _, wall, cpu = timed(plain_loop, spec, record.tokens, batch, lr, source)
+        runs["plain loop"].append((wall, cpu))
+    peak = cpu_peak_flops(threads, refresh=True)
+    print(f"width {width}, depth {depth}, T 128: {record.non_embedding_params:,} non-embedding params, "
+          f"{record.tokens:,} tokens, batch {record.config['batch_tokens']} tokens, loss {record.loss:.4f}")
+    best = {}
+    for name, times in runs.items():
+        wall, cpu = min(t[0] for t in times), min(t[1] for t in times)
+        best[name] = (record.tokens / wall, record.tokens / cpu)
+        print(f"  {name:<11} wall: {best[name][0]:9,.0f} tokens/s, MFU {best[name][0] * fpt / peak:6.1%}   "
+              f"cpu-time: {best[name][1]:9,.0f} tokens/s, MFU {best[name][1] * fpt / peak:6.1%}   "
+              f"(wall s: {', '.join(f'{t[0]:.2f}' for t in times)})")
+    ratio_wall = best["train()"][0] / best["plain loop"][0]
+    ratio_cpu = best["train()"][1] / best["plain loop"][1]
+    print(f"  ratio train()/plain: wall {ratio_wall:.2f}, cpu-time {ratio_cpu:.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tokens-small", type=int, default=2**20, help="tokens at width 64, depth 2")
+    parser.add_argument("--tokens-large", type=int, default=2**19, help="tokens at width 128, depth 4")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--data", default="synthetic")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    source = get_source(args.data)
+    source.split("train")  # generate the corpus before any timing
+    peak = cpu_peak_flops(args.threads)
+    print(f"torch {torch.__version__}, {args.threads} threads, fp32 matmul peak {peak / 1e9:.1f} GFLOP/s, "
+          f"data {args.data}")  # fmt: skip
+    bench(64, 2, args.tokens_small, args.repeats, source, args.threads)
+    bench(128, 4, args.tokens_large, args.repeats, source, args.threads)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""Content-addressed run cache: one JSON file per finished run, keyed by everything that changes it.
+
+The key is the sha256 of the model spec, the factory identity (its source included), the data
+identity, the training config (device and precision resolved; the thread count left out, it only
+changes rounding), the number of processes, the library version and a hash of the trainer's source
+(``train.py``: its default rules decide the learning rate and batch of a config that leaves them unset). Entries live in
+``<root>/runs/<key>.json`` (default root ``.scaling/``, which gets a ``.gitignore`` of ``*``).
+
+Writes are atomic (a temporary file in the same directory, then ``os.replace``), so an interrupted
+process never leaves a half-written entry, and each run is stored as soon as it finishes. A file
+lock per key (``<root>/locks/<key>.lock``) makes concurrent processes (pytest-xdist workers) train a
+run once: the second waits, then finds the entry. A corrupt or truncated entry is ignored with a
+warning naming the file, and retrained. Under ``torchrun`` only rank 0 locks, reads the decision and
+writes; the other ranks follow its decision.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import inspect
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+from filelock import FileLock
+
+from . import __version__
+from . import train as train_module
+from .data import DataSource, get_source
+from .model import ModelSpec, factory_identity
+from .train import RunRecord, TrainConfig, train
+
+__all__ = ["DEFAULT_ROOT", "RunCache", "run_key_inputs", "train_cached"]
+
+DEFAULT_ROOT = ".scaling"
+
+
+@functools.cache
+def _trainer_identity() -> str:
+    return hashlib.sha256(inspect.getsource(train_module).encode()).hexdigest()[:16]
+
+
+def _digest(inputs: dict) -> str:
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+
+
+def run_key_inputs(
+    factory: object, spec: ModelSpec, config: TrainConfig, source: DataSource, world_size: int = 1
+) -> dict:
+    """Everything that determines a run's result, as a JSON-able dict (the cache key hashes it)."""
+    resolved = config.resolve_environment().to_dict()
+    resolved.pop("threads")
+    return {
+        "spec": spec.to_dict(),
+        "factory": factory_identity(factory),
+        "data": dict(source.identity),
+        "config": resolved,
+        "world_size": world_size,
+        "version": __version__,
+        "trainer": _trainer_identity(),
+    }
+
+
+class RunCache:
+    """A directory of finished runs (see the module docstring)."""
+
+    def __init__(self, root: str | os.PathLike = DEFAULT_ROOT) -> None:
+        self.root = Path(root)
+
+    def key(
+        self, factory: object, spec: ModelSpec, config: TrainConfig, source: str | DataSource | None = None,
+        world_size: int = 1,
+    ) -> str:  # fmt: skip
+        """The sha256 hex key of a run."""
+        return _digest(run_key_inputs(factory, spec, config, get_source(source), world_size))
+
+    def path(self, key: str) -> Path:
+        return self.root / "runs" / f"{key}.json"
+
+    def lock(self, key: str) -> FileLock:
+        """An inter-process lock for ``key`` (reentrant within a process)."""
+        self._ensure_root()
+        return FileLock(str(self.root / "locks" / f"{key}.lock"))
+
+    def get(self, key: str) -> RunRecord | None:
+        """The stored record (``cached=True``), or ``None`` when absent or unreadable (with a warning)."""
+        path = self.path(key)
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
+            return None
+        try:
+            entry = json.loads(text)
+            if entry.get("key") != key:
+                raise ValueError(f"entry key {entry.get('key')!r} does not match")
+            record = RunRecord.from_dict(entry["record"])
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            warnings.warn(f"ignoring corrupt run cache entry {path} ({exc}); retraining it", stacklevel=2)
+            return None
+        record.cached = True
+        return record
+
+    def put(self, key: str, record: RunRecord, inputs: dict | None = None) -> Path:
+        """Store ``record`` atomically under ``key`` (``inputs``, if given, is kept for inspection)."""
+        self._ensure_root()
+        path = self.path(key)
+        entry = {"key": key, "inputs": inputs, "record": {**record.to_dict(), "cached": False}}
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{key[:16]}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(entry, f, sort_keys=True, indent=1)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    def _ensure_root(self) -> None:
+        for sub in ("runs", "locks"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        ignore = self.root / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text("*\n")
+
+
+def _distributed(device: str) -> tuple[int, int]:
+    """(rank, world size) of a ``torchrun`` launch, initialising the process group through Accelerate."""
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        return 0, 1
+    from accelerate.state import PartialState
+
+    state = PartialState(cpu=device == "cpu")
+    return state.process_index, state.num_processes
+
+
+def train_cached(
+    factory: object, spec: ModelSpec, config: TrainConfig, source: str | DataSource | None = None,
+    cache: RunCache | None = None,
+) -> RunRecord:  # fmt: skip
+    """:func:`~pytest_scaling.train.train` through ``cache``: a stored run is returned with
+    ``cached=True`` and nothing is trained; a new run is stored as soon as it finishes."""
+    if cache is None:
+        return train(factory, spec, config, source)
+    source = get_source(source)
+    rank, world = _distributed(config.resolve_environment().device)
+    inputs = run_key_inputs(factory, spec, config, source, world)
+    key = _digest(inputs)
+    if world > 1:
+        return _train_cached_distributed(factory, spec, config, source, cache, key, inputs, rank)
+    record = cache.get(key)
+    if record is not None:
+        return record
+    with cache.lock(key):
+        record = cache.get(key)  # another process may have finished it while we waited
+        if record is not None:
+            return record
+        record = train(factory, spec, config, source)
+        cache.put(key, record, inputs)
+    return record
+
+
+def _train_cached_distributed(factory, spec, config, source, cache, key, inputs, rank) -> RunRecord:
+    """Rank 0 holds the lock and decides; every rank trains on a miss; only rank 0 writes."""
+    import torch.distributed as dist
+
+    lock = cache.lock(key) if rank == 0 else None
+    if lock is not None:
+        lock.acquire()
+    try:
+        hit = cache.get(key) if rank == 0 else None
+        found = [hit.to_dict() if hit is not None else None]
+        dist.broadcast_object_list(found, src=0)
+        if found[0] is not None:
+            return RunRecord.from_dict({**found[0], "cached": True})
+        record = train(factory, spec, config, source)
+        if rank == 0:
+            cache.put(key, record, inputs)
+        return record
+    finally:
+        if lock is not None:
+            lock.release()
