@@ -14,13 +14,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.special import huber
 
 from .errors import ScalingDataError, ScalingDesignWarning
 from .laws import ChinchillaLaw, KaplanLaw, Law, PowerLaw
 from .solver import huber_objective, polish, solve
 
-#: A start "reached the optimum" when its final objective is within this relative gap of the best.
+#: A start "reached the optimum" when its final objective is within this relative gap of the best,
+#: or within the objective of a 1e-5 residual per point (the float32 resolution of log L) of it.
 REACHED_RTOL = 1e-3
+REACHED_RESIDUAL = 1e-5
 
 
 def _as_points(law: Law, loss, inputs: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -183,7 +186,8 @@ def fit(law: Law, loss, *, delta: float = 1e-3, starts: np.ndarray | None = None
         raise ScalingDataError(f"the {law.name} fit failed from every start (objective not finite)")
     best = int(np.nanargmin(objectives))
     theta, objective = polish(law, thetas[best], X, logy, delta=delta)
-    reached = float(np.mean(objectives <= objective * (1 + REACHED_RTOL) + 1e-300))
+    slack = len(logy) * float(huber(delta, REACHED_RESIDUAL))
+    reached = float(np.mean(objectives <= objective * (1 + REACHED_RTOL) + slack))
     return Fit(law, theta, objective, len(logy), len(grid), reached, delta, X, logy, issues)
 
 
