@@ -147,6 +147,18 @@ def scaling_sweep(request: pytest.FixtureRequest):
     return sweep
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call):
+    """A gate failure inside a test that passed was expected (``pytest.raises``): report it as caught."""
+    report = yield
+    state = item.config.stash.get(SESSION, None)
+    if state is not None and report.when == "call" and report.passed:
+        for gate_report in state.reports:
+            if gate_report["nodeid"] == item.nodeid and gate_report["verdict"] == "failed":
+                gate_report["verdict"] = "caught"
+    return report
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     state = config.stash.get(SESSION, None)

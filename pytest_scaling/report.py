@@ -20,9 +20,10 @@ from . import __version__
 from .errors import ScalingError
 
 MAX_MARKDOWN_BYTES = 64_000  # a GitHub comment holds 65,536 characters
-VERDICT_ORDER = ("failed", "passed", "updated", "recorded", "info")  # most telling first
+# most telling first; "caught": a check that failed inside a test that expected it to (pytest.raises)
+VERDICT_ORDER = ("failed", "passed", "caught", "updated", "recorded", "info")
 FAILING_ROWS = {"WORSE", "not better"}
-MARKERS = {"failed": "❌", "passed": "✅", "updated": "🔄", "recorded": "📌", "info": "ℹ️"}
+MARKERS = {"failed": "❌", "passed": "✅", "caught": "🎯", "updated": "🔄", "recorded": "📌", "info": "ℹ️"}
 
 
 def by_test(reports: list[dict]) -> dict[str, list[dict]]:
@@ -167,7 +168,11 @@ def headline(reports: list[dict]) -> str:
     """One line for a bot: the run's verdict, how many checks failed, the worst deviation, recorded baselines."""
     checks = [r for r in reports if r["verdict"] in ("passed", "failed")]
     failed = [r for r in checks if r["verdict"] == "failed"]
+    caught = [r for r in reports if r["verdict"] == "caught"]
     recorded = _recorded(reports)
+    if caught:
+        recorded = f"{len(caught)} expected regression{'s' * (len(caught) != 1)} caught" + (
+            f"; {recorded}" if recorded else "")  # fmt: skip
     plural = "s" * (len(checks) != 1)
     if failed:
         text = f"FAILED — {len(failed)} of {len(checks)} scaling check{plural} failed{_worst(failed)}"

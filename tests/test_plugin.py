@@ -149,6 +149,20 @@ def test_crippled_model_fails_the_gate_with_a_table(pytester, project):
     assert "Traceback" not in result.stdout.str().split("short test summary")[0].split("test_crippled")[-1]
 
 
+def test_expected_regression_is_reported_as_caught(pytester, project):
+    make, run = project
+    run("--scaling").assert_outcomes(passed=2)
+    expected = CRIPPLED.replace("    assert_on_curve(result",
+                                "    with pytest.raises(AssertionError):\n        assert_on_curve(result")
+    make(more=expected)
+    result = run("--scaling", "--scaling-json", "out.json")
+    result.assert_outcomes(passed=3)
+    tests = json.loads((pytester.path / "out.json").read_text())["tests"]
+    verdicts = {t["nodeid"].split("::")[-1]: t["verdict"] for t in tests}
+    assert verdicts["test_crippled"] == "caught"
+    result.stdout.fnmatch_lines(["*passed*1 expected regression caught*"])
+
+
 def test_update_re_records_and_passes(pytester, project):
     make, run = project
     make(more=CRIPPLED.replace('"reference"', '"crippled"'))
