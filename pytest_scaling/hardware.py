@@ -176,11 +176,14 @@ def _cpu_model() -> str:
 
 
 def default_threads() -> int | None:
-    """CPU threads for a run: the cores shared out among pytest-xdist workers when running under xdist
-    (oversubscribed OpenMP threads slow training down several-fold), else ``None`` (torch's setting)."""
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0") or 0)
-    if workers > 1:
-        return max(1, (os.cpu_count() or 1) // workers)
+    """CPU threads for a run: the cores shared out among the processes started together on this machine,
+    pytest-xdist workers or torchrun's local ranks (oversubscribed OpenMP threads slow training down
+    several-fold), else ``None`` (torch's setting)."""
+    xdist = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0") or 0)
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", "0") or 0)
+    processes = max(xdist, 1) * max(local, 1)
+    if processes > 1:
+        return max(1, (os.cpu_count() or 1) // processes)
     return None
 
 

@@ -301,5 +301,8 @@ def test_device_precision_and_peaks(monkeypatch):
     assert hardware.peak_flops("cpu") == 1e12
     monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
     assert hardware.default_threads() == max(1, (os.cpu_count() or 1) // 2)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")  # torchrun ranks share the cores too
+    assert hardware.default_threads() == max(1, (os.cpu_count() or 1) // 4)
     monkeypatch.delenv("PYTEST_XDIST_WORKER_COUNT")
+    monkeypatch.delenv("LOCAL_WORLD_SIZE")
     assert hardware.default_threads() is None
