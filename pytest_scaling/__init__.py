@@ -2,6 +2,8 @@
 
 The fitting API (numpy/scipy only) is importable without torch; the training API loads torch
 lazily on first use, so the pytest plugin adds nothing to a test session that does not use it.
+No export shares its name with a submodule (``fit``, ``train``...): importing the submodule would
+shadow it. Use ``pytest_scaling.fit.fit`` or ``pytest_scaling.train.train`` for those.
 """
 
 from importlib import import_module
@@ -18,13 +20,12 @@ _EXPORTS = {
     "Fit": "fit",
     "Bootstrap": "fit",
     "Backtest": "fit",
-    "fit": "fit",
     "fit_chinchilla": "fit",
     "fit_kaplan": "fit",
     "fit_power": "fit",
     "bootstrap": "fit",
     "backtest": "fit",
-    "allocation": "allocation",
+    "optimal_allocation": "allocation",
     "isoflop": "allocation",
     "IsoFlop": "allocation",
     "read_columns": "points",
@@ -33,7 +34,6 @@ _EXPORTS = {
     "get_source": "data",
     "TrainConfig": "train",
     "RunRecord": "train",
-    "train": "train",
     "RunCache": "cache",
     "train_cached": "cache",
     "SweepResult": "sweep",

@@ -11,7 +11,7 @@ from scipy.optimize import nnls
 from .errors import ScalingDataError, ScalingDesignWarning
 
 
-def allocation(params: dict, C=None) -> dict:
+def optimal_allocation(params: dict, C=None) -> dict:
     """Hoffmann et al.'s compute-optimal split of C = 6 N D under L = E + A/N^alpha + B/D^beta.
 
     G = (alpha A / (beta B))^(1/(alpha+beta)), a = beta/(alpha+beta), b = alpha/(alpha+beta),

@@ -66,7 +66,7 @@ def _fit_columns(args) -> tuple[dict[str, str], str | None]:
 
 
 def _run_fit(args) -> int:
-    from .allocation import allocation
+    from .allocation import optimal_allocation
     from .fit import bootstrap, fit
     from .laws import LAWS, PowerLaw
     from .points import drop_highest, read_columns
@@ -88,9 +88,9 @@ def _run_fit(args) -> int:
     boot = bootstrap(fitted, args.bootstrap, seed=args.seed) if args.bootstrap else None
     out = fitted.to_dict()
     if args.law == "chinchilla":
-        out["allocation"] = {k: float(v) for k, v in allocation(fitted.params).items()}
+        out["allocation"] = {k: float(v) for k, v in optimal_allocation(fitted.params).items()}
         if boot is not None:
-            lo_hi = {k: boot.interval(lambda p, k=k: allocation(p)[k]) for k in ("a", "b", "G")}
+            lo_hi = {k: boot.interval(lambda p, k=k: optimal_allocation(p)[k]) for k in ("a", "b", "G")}
             out["allocation_ci"] = {k: [float(lo), float(hi)] for k, (lo, hi) in lo_hi.items()}
     if args.json:
         print(json.dumps(out, indent=2))
