@@ -5,12 +5,14 @@ Statistics (per size i of the candidate, K sizes):
 * ``predicted`` p_i: the baseline's anchored curve at the candidate's compute C_i;
 * noise: sigma_i^2 = s^2 / n_i + var(log p_i), with s the relative seed standard deviation pooled over
   the baseline's and the candidate's seeds (``ASSUMED_NOISE`` when neither has two seeds) and var(log p_i)
-  from the baseline's bootstrap;
+  from the baseline's bootstrap, scaled by n_b / (n_b - 1) (a bootstrap of n_b seeds underestimates the
+  variance of their mean by that factor: half of it with two seeds);
 * ``z_i = log(m_i / p_i) / sigma_i`` (m_i the candidate's mean loss): the deviation in noise units.
 
-``assert_on_curve`` fails when some z_i exceeds the Bonferroni bound ``Phi^-1(1 - ALPHA / K)`` or the
-combined (Stouffer) ``sum z_i / sqrt(K)`` exceeds ``Phi^-1(1 - ALPHA)``; with ``rtol`` a size fails when
-its relative deviation exceeds ``rtol`` instead. Being better than the curve always passes.
+``assert_on_curve`` fails when some z_i exceeds the Bonferroni bound ``Q(1 - ALPHA / K)`` or the
+combined (Stouffer) ``sum z_i / sqrt(K)`` exceeds ``Q(1 - ALPHA)``, Q the quantile of Student's t with
+the pooled noise's degrees of freedom (the normal's when the noise is assumed); with ``rtol`` a size fails
+when its relative deviation exceeds ``rtol`` instead. Being better than the curve always passes.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import norm
+from scipy.stats import norm, t
 
 from .baseline import CURVE_LAW, Baseline, BaselineError, Curve, fit_curve, pooled_noise
 from .errors import ScalingError
@@ -103,6 +105,13 @@ class Comparison:
     def stouffer(self) -> float:
         return float(self.z.sum() / math.sqrt(len(self.rows)))
 
+    def quantile(self, q: float) -> float:
+        """Quantile of the z statistics' reference distribution (Student's t with the noise's dof)."""
+        return float(norm.ppf(q) if self.assumed_noise else t.ppf(q, self.noise_dof))
+
+    def cdf(self, z: float) -> float:
+        return float(norm.cdf(z) if self.assumed_noise else t.cdf(z, self.noise_dof))
+
 
 def compare(result: SweepResult, curve: Curve) -> Comparison:
     """The candidate's per-size deviation from ``curve`` and its noise (see the module docstring)."""
@@ -112,6 +121,8 @@ def compare(result: SweepResult, curve: Curve) -> Comparison:
     )
     dof = curve.noise_dof + cand_dof
     noise = math.sqrt(ss / dof) if dof else ASSUMED_NOISE
+    n_b = min(len(runs) for runs in curve.losses)
+    bootstrap_bias = n_b / (n_b - 1) if n_b > 1 else 1.0
     rows = []
     for point in result.points:
         finite = [x for x in point.losses if math.isfinite(x)]
@@ -119,7 +130,7 @@ def compare(result: SweepResult, curve: Curve) -> Comparison:
         predicted = float(curve.predict(C)[0])
         reps = curve.predict_samples(C)[:, 0]
         lo, hi = np.percentile(reps, [2.5, 97.5])
-        sigma = math.sqrt(noise**2 / max(1, len(finite)) + float(np.var(np.log(reps))))
+        sigma = math.sqrt(noise**2 / max(1, len(finite)) + float(np.var(np.log(reps))) * bootstrap_bias)
         loss = point.loss
         z = math.log(loss / predicted) / sigma if math.isfinite(loss) else math.inf
         needed = float(curve.compute_for(loss)[0]) if math.isfinite(loss) else 0.0
@@ -190,15 +201,24 @@ def _table(rows: list[dict]) -> str:
     return tabulate(body, headers=["size", "params", "FLOPs", "loss", "curve", "dev", "z", "verdict"])
 
 
+def _against(result: SweepResult, baseline: str | Baseline, check: str) -> tuple[Baseline, Comparison, float] | None:
+    """(baseline, comparison, per-size Bonferroni bound), or None when this call recorded the baseline."""
+    __tracebackhide__ = True
+    base = _load_or_record(result, baseline, check)
+    if base is None:
+        return None
+    comp = compare(result, base.curve)
+    return base, comp, comp.quantile(1 - ALPHA / len(comp.rows))
+
+
 def assert_on_curve(result: SweepResult, baseline: str | Baseline = "reference", rtol: float | None = None) -> None:
     """Fail unless every size's loss is on or below the baseline curve (within noise, or ``rtol``)."""
     __tracebackhide__ = True
-    base = _load_or_record(result, baseline, "on_curve")
-    if base is None:
+    against = _against(result, baseline, "on_curve")
+    if against is None:
         return
-    comp = compare(result, base.curve)
-    K = len(comp.rows)
-    z_size, z_all = norm.ppf(1 - ALPHA / K), norm.ppf(1 - ALPHA)
+    base, comp, z_size = against
+    z_all = comp.quantile(1 - ALPHA)
     for r in comp.rows:
         worse = r["deviation"] > rtol if rtol is not None else r["z"] > z_size
         better = r["deviation"] < -rtol if rtol is not None else r["z"] < -z_size
@@ -221,18 +241,17 @@ def assert_on_curve(result: SweepResult, baseline: str | Baseline = "reference",
 def assert_beats_curve(result: SweepResult, baseline: str | Baseline = "reference", margin: float = 0.0) -> None:
     """Fail unless the sweep is better than the curve by ``margin`` (relative), with evidence."""
     __tracebackhide__ = True
-    base = _load_or_record(result, baseline, "beats_curve")
-    if base is None:
+    against = _against(result, baseline, "beats_curve")
+    if against is None:
         return
-    comp = compare(result, base.curve)
+    base, comp, z_size = against
     K = len(comp.rows)
-    z_size = norm.ppf(1 - ALPHA / K)
     for r in comp.rows:
         r["z_better"] = (math.log(1 - margin) - math.log(r["loss"] / r["predicted"])) / r["sigma"]
         r["verdict"] = "better" if r["z_better"] > z_size else "not better"
     combined = float(sum(r["z_better"] for r in comp.rows) / math.sqrt(K))
-    probability = float(norm.cdf(combined))
-    failed = any(r["verdict"] != "better" for r in comp.rows) or combined < norm.ppf(1 - ALPHA)
+    probability = comp.cdf(combined)
+    failed = any(r["verdict"] != "better" for r in comp.rows) or combined < comp.quantile(1 - ALPHA)
     headline = (f"{'does not beat' if failed else 'beats'} baseline {base.name!r} by margin {100 * margin:.1f}%: "
                 f"P(better) = {probability:.4f} (combined z {combined:+.2f})")  # fmt: skip
     _context(result).reports.append(_report(result, base, "beats_curve", "failed" if failed else "passed",
@@ -281,10 +300,10 @@ class Multiplier:
 def compute_multiplier(result: SweepResult, baseline: str | Baseline = "reference", level: float = 0.95):
     """The compute multiplier with a bootstrap interval (baseline replicas x candidate seed noise);
     None when this call recorded the baseline."""
-    base = _load_or_record(result, baseline, "multiplier")
-    if base is None:
+    against = _against(result, baseline, "multiplier")
+    if against is None:
         return None
-    comp = compare(result, base.curve)
+    base, comp, _ = against
     rng = np.random.default_rng(0)
     logs = []
     for r in comp.rows:

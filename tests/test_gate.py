@@ -1,0 +1,138 @@
+"""The gate's statistics on constructed sweeps (no training): known curves, known shifts, known noise."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from pytest_scaling.baseline import Baseline, BaselineError
+from pytest_scaling.gate import (
+    GateContext,
+    ScalingGateError,
+    assert_beats_curve,
+    assert_exponent,
+    assert_on_curve,
+    compute_multiplier,
+)
+from pytest_scaling.sweep import SizePoint, SweepResult
+
+COMPUTE = np.logspace(9, 13, 5)
+
+
+def sweep(rng, *, shift=1.0, alpha=0.1, compute_factor=1.0, seeds=3, noise=0.004, tmp_path=None):
+    """A sweep whose true loss is shift * (1.5 + 30 C^-alpha) at C = COMPUTE * compute_factor."""
+    points = []
+    for i, C in enumerate(COMPUTE * compute_factor):
+        true = shift * (1.5 + 30 * C**-alpha)
+        losses = (true * np.exp(rng.normal(0, noise, seeds))).tolist()
+        points.append(SizePoint(spec={"width": 16 * (i + 1), "depth": 1, "vocab_size": 64}, params=1000 * 4**i,
+                                total_params=2000 * 4**i, tokens=int(C / 6e4), compute=float(C), losses=losses))
+    result = SweepResult("gpt@x", {"name": "synthetic", "hash": "h"}, {"lr": None}, points)
+    result.context = GateContext(baselines_dir=tmp_path) if tmp_path else None
+    return result
+
+
+@pytest.fixture
+def base(tmp_path):
+    reference = sweep(np.random.default_rng(0), tmp_path=tmp_path)
+    return Baseline.from_sweep("reference", reference)
+
+
+def test_first_call_records_then_a_reseeded_reference_passes(tmp_path):
+    rng = np.random.default_rng(1)
+    first = sweep(rng, tmp_path=tmp_path)
+    assert_on_curve(first, "reference")
+    assert first.context.reports[-1]["verdict"] == "recorded"
+    assert (tmp_path / "reference.json").exists()
+    again = sweep(rng, tmp_path=tmp_path)
+    assert_on_curve(again, "reference")
+    assert again.context.reports[-1]["verdict"] == "passed"
+
+
+def _fail_rate(shift: float, n_baselines: int, n_candidates: int, seeds: int = 2) -> float:
+    fails = 0
+    for b in range(n_baselines):
+        reference = Baseline.from_sweep("reference", sweep(np.random.default_rng(1000 + b), seeds=seeds))
+        for c in range(n_candidates):
+            try:
+                assert_on_curve(sweep(np.random.default_rng(5000 + 100 * b + c), shift=shift, seeds=seeds), reference)
+            except ScalingGateError:
+                fails += 1
+    return fails / (n_baselines * n_candidates)
+
+
+def test_false_positive_rate_of_reseeded_references():
+    """Re-seeded references (2 seeds, 0.4% seed noise) against freshly recorded baselines: <= 5% fail."""
+    assert _fail_rate(1.0, n_baselines=6, n_candidates=10) <= 0.05
+
+
+def test_power_against_a_three_percent_regression():
+    assert _fail_rate(1.03, n_baselines=4, n_candidates=5) >= 0.95
+
+
+def test_three_percent_worse_fails_with_a_table(base):
+    with pytest.raises(ScalingGateError, match="off baseline 'reference'") as info:
+        assert_on_curve(sweep(np.random.default_rng(5), shift=1.03), base)
+    assert "WORSE" in str(info.value) and "w80-d1" in str(info.value)
+
+
+def test_better_is_on_or_below_the_curve(base):
+    assert_on_curve(sweep(np.random.default_rng(6), shift=0.95), base)
+
+
+def test_rtol_overrides_the_noise_rule(base):
+    candidate = sweep(np.random.default_rng(7), shift=1.03)
+    assert_on_curve(candidate, base, rtol=0.05)
+    with pytest.raises(ScalingGateError, match="rtol=0.01"):
+        assert_on_curve(candidate, base, rtol=0.01)
+
+
+def test_beats_curve_needs_evidence(base):
+    assert_beats_curve(sweep(np.random.default_rng(8), shift=0.95), base, margin=0.02)
+    with pytest.raises(ScalingGateError, match=r"does not beat.*P\(better\)"):
+        assert_beats_curve(sweep(np.random.default_rng(9)), base)
+    with pytest.raises(ScalingGateError, match="does not beat"):
+        assert_beats_curve(sweep(np.random.default_rng(10), shift=0.95), base, margin=0.1)
+
+
+def test_exponent_check(base):
+    assert_exponent(sweep(np.random.default_rng(11), alpha=0.12), base)
+    with pytest.raises(ScalingGateError, match="scaling exponent is worse"):
+        assert_exponent(sweep(np.random.default_rng(12), alpha=0.06), base)
+
+
+def test_compute_multiplier_recovers_a_known_factor(base):
+    # the same losses reached with 3x less compute: the baseline needs 3x the candidate's compute
+    candidate = sweep(np.random.default_rng(13), compute_factor=1 / 3)
+    for point, C in zip(candidate.points, COMPUTE, strict=True):
+        point.losses = [1.5 + 30 * C**-0.1] * 3
+    mult = compute_multiplier(candidate, base)
+    assert mult.value == pytest.approx(3.0, rel=0.05)
+    assert mult.lo < 3.0 < mult.hi
+
+
+def test_baseline_round_trip_and_corruption(base, tmp_path):
+    path = base.save(tmp_path / "b" / "ref.json")
+    loaded = Baseline.load(path)
+    assert loaded.curve.params == pytest.approx(base.curve.params)
+    assert json.loads(path.read_text())["law"]["ci95"]["alpha"][0] < base.curve.params["alpha"]
+    path.write_text(path.read_text()[:100])
+    with pytest.raises(BaselineError, match=f"baseline file {path} is corrupt"):
+        Baseline.load(path)
+
+
+def test_mismatch_lists_what_differs(base, tmp_path):
+    base.save(tmp_path / "reference.json")
+    candidate = sweep(np.random.default_rng(14), tmp_path=tmp_path)
+    candidate.data = {"name": "stdlib", "hash": "other"}
+    with pytest.raises(ScalingGateError, match="data hash: baseline 'h', run 'other'.*--scaling-update"):
+        assert_on_curve(candidate, "reference")
+
+
+def test_diverged_size_fails_the_gate(base):
+    candidate = sweep(np.random.default_rng(15))
+    candidate.points[2].losses = [math.inf] * 3
+    candidate.points[2].diverged = 3
+    with pytest.raises(ScalingGateError, match="WORSE"):
+        assert_on_curve(candidate, base)
