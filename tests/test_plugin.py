@@ -138,6 +138,16 @@ def test_first_run_records_then_compares_and_passes(pytester, project):
         assert label in out
 
 
+def test_baselines_directory_option_and_ini_key(pytester, project):
+    _, run = project
+    run("--scaling", "--scaling-baselines", "custom").assert_outcomes(passed=2)
+    assert (pytester.path / "custom" / "reference.json").exists()
+    pytester.makeini("[pytest]\nscaling_baselines = from_ini\nscaling_device = cpu\nscaling_max_params = 100000\n")
+    run("--scaling").assert_outcomes(passed=2)
+    assert (pytester.path / "from_ini" / "reference.json").exists()
+    assert not (pytester.path / "scaling_baselines").exists()
+
+
 def test_crippled_model_fails_the_gate_with_a_table(pytester, project):
     make, run = project
     run("--scaling").assert_outcomes(passed=2)  # records the reference baseline
