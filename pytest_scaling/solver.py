@@ -28,16 +28,26 @@ class SolveResult:
     iterations: int
 
 
-def _features(law: LSELaw, X: np.ndarray) -> list[tuple[int, list[int], np.ndarray]]:
-    """Per term: its index, the parameters it carries, and their features [P, n] (d log f = w_t * phi)."""
-    out = []
+def _plan(law: Law, X: np.ndarray) -> list | None:
+    """For an LSELaw, what its normal equations need from X, computed once per solve: per term its index,
+    parameters and features phi [P, n] (d log f = w_t * phi), and per pair of terms the products of their
+    features and the H indices they fill. None for other laws (they use the dense Jacobian)."""
+    if not isinstance(law, LSELaw):
+        return None
+    terms = []
     for t, (off, slope, col) in enumerate(law.terms):
-        params, cols = [off], [np.ones(len(X))]
+        params, cols = [off], [np.ones(len(X), X.dtype)]
         if slope is not None:
             params.append(slope)
             cols.append(-X[:, col])
-        out.append((t, params, np.stack(cols, axis=1)))
-    return out
+        terms.append((t, params, np.stack(cols, axis=1)))
+    plan = []
+    for i, (t, params, phi) in enumerate(terms):
+        pairs = [(u, np.ix_(params, params_u), np.ix_(params_u, params), (len(params), len(params_u)),
+                  (phi[:, :, None] * phi_u[:, None, :]).reshape(len(X), -1))
+                 for u, params_u, phi_u in terms[i:]]  # fmt: skip
+        plan.append((t, params, phi, pairs))
+    return plan
 
 
 def _evaluate(law: Law, theta: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -46,21 +56,19 @@ def _evaluate(law: Law, theta: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, l
     return law.log_predict(theta, X)
 
 
-def _normal_equations(law: Law, parts, X, q, omega, k):
+def _normal_equations(plan, parts, q, omega, k):
     """Gradient J'q [S, k] and Gauss-Newton matrix J' Om J [S, k, k] from the evaluation's parts."""
     S = q.shape[0]
     g = np.empty((S, k))
     H = np.empty((S, k, k))
-    if isinstance(law, LSELaw):
-        feats = _features(law, X)
-        for t, params, phi in feats:
+    if plan is not None:
+        for t, params, phi, pairs in plan:
             g[:, params] = (parts[t] * q) @ phi
             wt_om = parts[t] * omega
-            for u, params_u, phi_u in feats[t:]:
-                prod = (phi[:, :, None] * phi_u[:, None, :]).reshape(len(X), -1)
-                block = ((wt_om * parts[u]) @ prod).reshape(S, len(params), len(params_u))
-                H[:, np.ix_(params, params_u)[0], np.ix_(params, params_u)[1]] = block
-                H[:, np.ix_(params_u, params)[0], np.ix_(params_u, params)[1]] = block.transpose(0, 2, 1)
+            for u, upper, lower, shape, prod in pairs:
+                block = ((wt_om * parts[u]) @ prod).reshape(S, *shape)
+                H[:, upper[0], upper[1]] = block
+                H[:, lower[0], lower[1]] = block.transpose(0, 2, 1)
         return g, H
     for i in range(k):
         g[:, i] = np.einsum("sp,sp->s", parts[i], q)
@@ -114,6 +122,7 @@ def _solve(law, theta, X, logy, W_all, delta, max_iter, rtol, window, dtype) -> 
     delta = dtype(delta)
     f_all, r, parts = huber_objective(law, theta.astype(dtype), X, logy, W_all, delta)
     f_all = f_all.astype(float)
+    plan = _plan(law, X)
     # Working set, compacted as rows finish: idx maps rows back to the caller's order.
     idx = np.flatnonzero(np.isfinite(f_all))
     th, f, r, W = theta[idx], f_all[idx], r[idx], W_all[idx]
@@ -133,7 +142,7 @@ def _solve(law, theta, X, logy, W_all, delta, max_iter, rtol, window, dtype) -> 
             lam, history, running = lam[running], history[running], running[running]
         psi = W * np.clip(r, -delta, delta)  # w * huber'(r)
         omega = W * np.minimum(dtype(1.0), delta / np.maximum(np.abs(r), dtype(1e-30)))
-        g, H = _normal_equations(law, parts, X, psi, omega, k)
+        g, H = _normal_equations(plan, parts, psi, omega, k)
         diag = np.diagonal(H, axis1=1, axis2=2)
         damp = lam[:, None] * (diag + 1e-12 * diag.sum(1, keepdims=True) + 1e-30)
         step = np.linalg.solve(H + damp[:, :, None] * eye, g[..., None])[..., 0]
