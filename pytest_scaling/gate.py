@@ -26,6 +26,7 @@ from scipy.stats import norm, t
 
 from .baseline import CURVE_LAW, Baseline, BaselineError, Curve, fit_curve, pooled_noise
 from .errors import ScalingError
+from .fit import fit
 from .sweep import SweepResult
 
 ALPHA = 0.01  # one-sided false-alarm level of each gate decision
@@ -145,10 +146,13 @@ def compare(result: SweepResult, curve: Curve) -> Comparison:
 
 
 def _fit_candidate(result: SweepResult) -> dict | None:
+    """The candidate's own L(C) law (for the report), fitted to every run like a baseline's curve."""
     if len(result.points) < 3 or not all(math.isfinite(p.loss) for p in result.points):
         return None
+    C = np.concatenate([[p.compute] * len(p.losses) for p in result.points])
+    L = np.concatenate([p.losses for p in result.points])
     try:
-        return fit_curve(result.compute, [p.losses for p in result.points], n_bootstrap=2).params
+        return {k: float(v) for k, v in fit(CURVE_LAW, L[np.isfinite(L)], C=C[np.isfinite(L)]).params.items()}
     except ScalingError:
         return None
 
@@ -183,7 +187,7 @@ def _report(result: SweepResult, base: Baseline, check: str, verdict: str, messa
         "noise": {"relative_seed_std": comparison.noise, "dof": comparison.noise_dof,
                   "assumed": comparison.assumed_noise},
         "baseline_law": base.curve.params,
-        "candidate_law": _fit_candidate(result),
+        "candidate_law": (extra or {}).get("candidate_law") or _fit_candidate(result),
         "trained": result.trained,
         "runs": len(result.runs),
         "skipped": result.skipped,
@@ -279,7 +283,8 @@ def assert_exponent(result: SweepResult, baseline: str | Baseline = "reference",
     headline = (f"exponent alpha {a_c:.4f} vs baseline {base.name!r} {a_b:.4f} (bootstrap sd {sd:.4f}); "
                 f"worst allowed {bound:.4f}")  # fmt: skip
     _context(result).reports.append(_report(result, base, "exponent", "failed" if failed else "passed", headline,
-                                            extra={"alpha": a_c, "baseline_alpha": a_b}))  # fmt: skip
+                                            extra={"alpha": a_c, "baseline_alpha": a_b,
+                                                   "candidate_law": cand.params}))  # fmt: skip
     if failed:
         _fail(f"scaling exponent is worse: {headline}")
 
