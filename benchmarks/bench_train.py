@@ -14,7 +14,8 @@ any timing (it is cached per process, so a sweep pays it once). Each measurement
 ``--repeats`` times, alternating ours and the plain loop; the best of each is reported, both by wall
 time and by process CPU time / threads (robust when other processes share the cores).
 
-Usage: python benchmarks/bench_train.py [--tokens-small N] [--tokens-large N] [--repeats K] [--threads T]
+Usage: python benchmarks/bench_train.py [--shapes 64x2:1048576,128x4:524288] [--repeats K] [--threads T]
+       [--device cpu|cuda]   (on CUDA both run in bf16 autocast; MFU against the datasheet bf16 peak)
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pytest_scaling.data import get_source
-from pytest_scaling.hardware import cpu_peak_flops
+from pytest_scaling.hardware import cpu_peak_flops, peak_flops
 from pytest_scaling.model import ModelSpec, flops_per_token
 from pytest_scaling.train import TrainConfig, train
 
@@ -67,24 +68,26 @@ class PlainGPT(nn.Module):
                 nn.init.normal_(p, std=std)
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1]))
+        x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1], device=idx.device))
         for block in self.blocks:
             x = block(x)
         return self.head(self.ln_f(x))
 
 
-def plain_loop(spec: ModelSpec, tokens: int, batch_tokens: int, lr: float, source) -> float:
-    """Seconds for a plain training loop of ``tokens`` tokens at a constant ``lr`` (model build included)."""
+def plain_loop(spec: ModelSpec, tokens: int, batch_tokens: int, lr: float, source, device: str) -> float:
+    """Seconds for a plain training loop of ``tokens`` tokens at a constant ``lr`` (model build included),
+    in bf16 autocast on CUDA as train() does there."""
     start = time.perf_counter()
     torch.manual_seed(0)
-    model = PlainGPT(spec)
+    model = PlainGPT(spec).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.1)
     batch_seqs = batch_tokens // spec.seq_len
     batches = source.train_batches(batch_seqs, spec.seq_len, seed=0)
     for _ in range(math.ceil(tokens / batch_tokens)):
-        batch = next(batches)
-        logits = model(batch[:, :-1])
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1))
+        batch = next(batches).to(device, non_blocking=True)
+        with torch.autocast(device, torch.bfloat16, enabled=device == "cuda"):
+            logits = model(batch[:, :-1])
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), batch[:, 1:].reshape(-1))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -104,19 +107,19 @@ def timed(fn, *args):
     return result, time.perf_counter() - wall, (time.process_time() - cpu) / torch.get_num_threads()
 
 
-def bench(width: int, depth: int, tokens: int, repeats: int, source, threads: int) -> None:
+def bench(width: int, depth: int, tokens: int, repeats: int, source, threads: int, device: str) -> None:
     spec = ModelSpec(width=width, depth=depth, seq_len=128, vocab_size=source.vocab_size)
     fpt = flops_per_token(spec, "6N+attn")
-    config = TrainConfig(tokens=tokens, threads=threads)
+    config = TrainConfig(tokens=tokens, threads=threads, device=device)
     runs = {"train()": [], "plain loop": []}
     record = None
     for _ in range(repeats):
         record, wall, cpu = timed(train, "gpt", spec, config, source)
         runs["train()"].append((wall, cpu))
         batch, lr = record.config["batch_tokens"], record.config["lr"]
-        _, wall, cpu = timed(plain_loop, spec, record.tokens, batch, lr, source)
+        _, wall, cpu = timed(plain_loop, spec, record.tokens, batch, lr, source, device)
         runs["plain loop"].append((wall, cpu))
-    peak = cpu_peak_flops(threads, refresh=True)
+    peak = cpu_peak_flops(threads, refresh=True) if device == "cpu" else peak_flops(device)
     print(f"width {width}, depth {depth}, T 128: {record.non_embedding_params:,} non-embedding params, "
           f"{record.tokens:,} tokens, batch {record.config['batch_tokens']} tokens, loss {record.loss:.4f}")
     best = {}
@@ -133,20 +136,25 @@ def bench(width: int, depth: int, tokens: int, repeats: int, source, threads: in
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tokens-small", type=int, default=2**20, help="tokens at width 64, depth 2")
-    parser.add_argument("--tokens-large", type=int, default=2**19, help="tokens at width 128, depth 4")
+    parser.add_argument("--shapes", default="64x2:1048576,128x4:524288",
+                        help="WIDTHxDEPTH:TOKENS,... (default: the issue's two CPU shapes)")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--data", default="synthetic")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     source = get_source(args.data)
     source.split("train")  # generate the corpus before any timing
-    peak = cpu_peak_flops(args.threads)
-    print(f"torch {torch.__version__}, {args.threads} threads, fp32 matmul peak {peak / 1e9:.1f} GFLOP/s, "
-          f"data {args.data}")  # fmt: skip
-    bench(64, 2, args.tokens_small, args.repeats, source, args.threads)
-    bench(128, 4, args.tokens_large, args.repeats, source, args.threads)
+    if args.device == "cpu":
+        peak = f"fp32 matmul peak {cpu_peak_flops(args.threads) / 1e9:.1f} GFLOP/s"
+    else:
+        peak = f"{torch.cuda.get_device_name()}, bf16 peak {(peak_flops('cuda') or math.nan) / 1e12:.0f} TFLOP/s"
+    print(f"torch {torch.__version__}, {args.threads} threads, {peak}, data {args.data}")
+    for shape in args.shapes.split(","):
+        dims, _, tokens = shape.partition(":")
+        width, _, depth = dims.partition("x")
+        bench(int(width), int(depth), int(tokens), args.repeats, source, args.threads, args.device)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,10 @@ is the pooled relative standard deviation of the runs at one size.
 
 Files are written atomically with sorted keys (reviewable diffs in a pull request); the bootstrap
 is recomputed on load from the stored runs with the stored seed, so the file holds only facts.
+
+A baseline remembers the test that recorded it (``recorded_by``, a pytest node id): under
+``--scaling-update`` only that test re-records it, and every other test that names it is compared
+with it as usual (see :func:`pytest_scaling.gate`).
 """
 
 from __future__ import annotations
@@ -148,13 +152,14 @@ class Baseline:
     seed: int = 0
     library_version: str = __version__
     created: str = ""
+    recorded_by: str = ""  # the pytest node id of the test that recorded it ("" outside pytest)
     curve: Curve | None = field(default=None, repr=False)
 
     @classmethod
-    def from_sweep(cls, name: str, sweep, *, seed: int = 0) -> Baseline:
+    def from_sweep(cls, name: str, sweep, *, seed: int = 0, recorded_by: str = "") -> Baseline:
         points = [p.to_dict() for p in sweep.points]
         created = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
-        base = cls(name, sweep.factory, sweep.data, sweep.trainer, points, seed, __version__, created)
+        base = cls(name, sweep.factory, sweep.data, sweep.trainer, points, seed, __version__, created, recorded_by)
         base.curve = fit_curve([p["compute"] for p in points], [p["losses"] for p in points], seed=seed)
         return base
 
@@ -169,6 +174,7 @@ class Baseline:
             "name": self.name,
             "library_version": self.library_version,
             "created": self.created,
+            "recorded_by": self.recorded_by,
             "factory": self.factory,
             "data": self.data,
             "trainer": self.trainer,
@@ -199,7 +205,8 @@ class Baseline:
             if d.get("format") != FORMAT:
                 raise ValueError(f"unknown format {d.get('format')!r} (this version reads {FORMAT})")
             base = cls(d["name"], d["factory"], d["data"], d["trainer"], d["points"],
-                       d["bootstrap"]["seed"], d["library_version"], d.get("created", ""))  # fmt: skip
+                       d["bootstrap"]["seed"], d["library_version"], d.get("created", ""),
+                       d.get("recorded_by", ""))  # fmt: skip
             base.curve = fit_curve([p["compute"] for p in base.points], [p["losses"] for p in base.points],
                                    seed=base.seed)  # fmt: skip
         except (OSError, ValueError, KeyError, TypeError, ScalingDataError) as exc:
@@ -208,6 +215,15 @@ class Baseline:
                 "fix it or re-record it with --scaling-update"
             ) from None
         return base
+
+    @staticmethod
+    def owner(path: str | os.PathLike) -> str:
+        """The node id of the test that recorded the file at ``path`` ("" when unknown or unreadable)."""
+        try:
+            owner = json.loads(Path(path).read_text()).get("recorded_by", "")
+        except (OSError, ValueError, AttributeError):
+            return ""
+        return owner if isinstance(owner, str) else ""
 
     def differences(self, sweep) -> list[str]:
         """What makes ``sweep`` incomparable with this baseline (empty when compatible)."""

@@ -13,6 +13,10 @@ Statistics (per size i of the candidate, K sizes):
 combined (Stouffer) ``sum z_i / sqrt(K)`` exceeds ``Q(1 - ALPHA)``, Q the quantile of Student's t with
 the pooled noise's degrees of freedom (the normal's when the noise is assumed); with ``rtol`` a size fails
 when its relative deviation exceeds ``rtol`` instead. Being better than the curve always passes.
+
+Baselines: a helper that names a baseline file that does not exist records it from its sweep (the first
+use). Under ``--scaling-update`` the test that recorded a baseline re-records it; every other test that
+names it (a variant gated against the reference) is compared with it as usual, never writes it.
 """
 
 from __future__ import annotations
@@ -68,10 +72,10 @@ def _load_or_record(result: SweepResult, baseline: str | Baseline, check: str) -
     ctx = _context(result)
     path = Path(baseline) if str(baseline).endswith(".json") else ctx.baselines_dir / f"{baseline}.json"
     name = path.stem
-    if ctx.update or not path.exists():
+    if not path.exists() or (ctx.update and _owns(ctx.nodeid, path)):
         verdict = "updated" if path.exists() else "recorded"
         try:
-            recorded = Baseline.from_sweep(name, result)
+            recorded = Baseline.from_sweep(name, result, recorded_by=ctx.nodeid)
         except ScalingError as exc:
             _fail(f"cannot record baseline {name!r}: {exc}")
         if ctx.writer:
@@ -87,6 +91,13 @@ def _load_or_record(result: SweepResult, baseline: str | Baseline, check: str) -
         _fail(f"baseline {name!r} ({path}) was recorded with other settings than this run: " + "; ".join(diffs)
               + ". Re-record it with `pytest --scaling --scaling-update` if the change is intended.")  # fmt: skip
     return loaded
+
+
+def _owns(nodeid: str, path: Path) -> bool:
+    """Whether the test ``nodeid`` may re-record the baseline at ``path`` under ``--scaling-update``: the
+    test that recorded it may, and anyone may when either side is unknown (outside pytest, older files)."""
+    owner = Baseline.owner(path)
+    return not owner or not nodeid or owner == nodeid
 
 
 @dataclass

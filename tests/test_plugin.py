@@ -186,6 +186,19 @@ def test_update_re_records_and_passes(pytester, project):
     assert path.read_text() != before and len(json.loads(path.read_text())["points"][0]["losses"]) == 3
 
 
+def test_update_re_records_only_from_the_test_that_recorded_the_baseline(pytester, project):
+    make, run = project
+    run("--scaling").assert_outcomes(passed=2)  # test_reference records 'reference'
+    path = pytester.path / "scaling_baselines" / "reference.json"
+    assert json.loads(path.read_text())["recorded_by"] == "test_scaling.py::test_reference"
+    make(more=CRIPPLED)  # a second test naming the same baseline
+    result = run("--scaling-update")
+    result.assert_outcomes(passed=2, failed=1)  # the crippled model is gated, not recorded
+    result.stdout.fnmatch_lines(["*_ test_crippled _*", "*ScalingGateError: sweep is off baseline 'reference'*"])
+    stored = json.loads(path.read_text())
+    assert stored["recorded_by"] == "test_scaling.py::test_reference" and "build_reference" in stored["factory"]
+
+
 def test_mismatched_baseline_says_what_differs(pytester, project):
     _, run = project
     run("--scaling").assert_outcomes(passed=2)

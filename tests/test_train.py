@@ -37,7 +37,8 @@ CLI = [sys.executable, "-m", "pytest_scaling.cli"]
 
 
 def tiny(**kw) -> TrainConfig:
-    return TrainConfig(**{"tokens": 8192, "eval_tokens": 1024, "threads": 1, **kw})
+    """A few-second CPU run (the CUDA path is tested in test_cuda.py)."""
+    return TrainConfig(**{"tokens": 8192, "eval_tokens": 1024, "threads": 1, "device": "cpu", **kw})
 
 
 # ------------------------------------------------------------------------------------ pure rules
@@ -229,7 +230,8 @@ class Spy(RunCache):
         return super().put(key, record, inputs)
 
 spec = ModelSpec(width=32, depth=1, vocab_size=64, seq_len=32)
-record = train_cached("gpt", spec, TrainConfig(tokens=2**15, eval_tokens=2048), sys.argv[1], Spy(sys.argv[2]))
+config = TrainConfig(tokens=2**15, eval_tokens=2048, device="cpu")
+record = train_cached("gpt", spec, config, sys.argv[1], Spy(sys.argv[2]))
 print("RESULT", json.dumps({"rank": dist.get_rank(), "loss": record.loss, "tokens": record.tokens,
                             "cached": record.cached, "world": record.world_size}), flush=True)
 """
@@ -261,7 +263,7 @@ def test_torchrun_two_processes_match_one_and_only_rank0_writes(tmp_path):
     assert puts == ["PUT 0"]
     assert len(list((tmp_path / "cache" / "runs").glob("*.json"))) == 1
     single = train("gpt", ModelSpec(width=32, depth=1, vocab_size=64, seq_len=32),
-                   TrainConfig(tokens=2**15, eval_tokens=2048, threads=1), SRC)  # fmt: skip
+                   TrainConfig(tokens=2**15, eval_tokens=2048, threads=1, device="cpu"), SRC)  # fmt: skip
     assert results[0]["tokens"] == single.tokens
     assert abs(results[0]["loss"] - single.loss) < 0.02  # same data, only the reduction order differs
     again, puts = _torchrun(script, tmp_path / "cache")
