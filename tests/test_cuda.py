@@ -38,18 +38,21 @@ def test_auto_picks_cuda_and_bf16_autocast():
 
 
 def test_bf16_learns_as_well_as_fp32():
-    bf16, fp32 = (train("gpt", SPEC, gpu(precision=p), SRC) for p in ("bf16", "fp32"))
-    first = bf16.curve[0][1]
-    assert bf16.loss < first - 0.3 and fp32.loss < first - 0.3  # both learned
+    bf16, fp32 = (train("gpt", SPEC, gpu(tokens=2**18, precision=p), SRC) for p in ("bf16", "fp32"))
+    assert bf16.loss < math.log(64) - 0.2 and fp32.loss < math.log(64) - 0.2  # both learned
     assert abs(bf16.loss - fp32.loss) / fp32.loss < 0.03, (bf16.loss, fp32.loss)
 
 
 def test_device_memory_is_freed_between_models():
-    train("gpt", SPEC, gpu(tokens=2**13), SRC)  # warm-up: CUDA context, kernels, corpus
-    before = torch.cuda.memory_allocated()
-    for width in (32, 64, 96, 128):
+    widths = (32, 64, 96, 128)
+    for width in widths[::-1]:  # warm-up: CUDA context, cuBLAS/cuDNN workspaces of every shape, corpus
         train("gpt", ModelSpec(width=width, depth=2, vocab_size=64, seq_len=64), gpu(tokens=2**13), SRC)
-        assert torch.cuda.memory_allocated() == before
+    before = torch.cuda.memory_allocated()
+    after = []
+    for width in widths * 2:
+        train("gpt", ModelSpec(width=width, depth=2, vocab_size=64, seq_len=64), gpu(tokens=2**13), SRC)
+        after.append(torch.cuda.memory_allocated())
+    assert max(after) <= before, (before, after)  # nothing of a finished model stays on the GPU
 
 
 def test_cuda_and_cpu_runs_never_share_a_cache_entry(tmp_path):

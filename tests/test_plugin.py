@@ -276,6 +276,7 @@ def test_torchrun_two_ranks_only_rank0_writes(pytester, shared_cache):
     env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
            "--master_port", str(_free_port()), "-m", "pytest", "-p", "no:cacheprovider", "--scaling",
+           "--scaling-device", "cpu",  # two CPU ranks (gloo), also where a single GPU is present
            f"--scaling-cache={shared_cache / 'ddp'}", "--scaling-json", "ddp.json", "test_scaling.py"]  # fmt: skip
     proc = subprocess.run(cmd, cwd=pytester.path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
