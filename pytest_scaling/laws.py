@@ -18,26 +18,35 @@ import numpy as np
 
 
 def lse_terms(theta: np.ndarray, X: np.ndarray, terms) -> tuple[np.ndarray, list[np.ndarray]]:
-    """log-sum-exp over ``terms`` of (theta[off] - theta[slope] * X[:, col]); returns [S, P] and softmax weights."""
+    """log-sum-exp over ``terms`` of (theta[off] - theta[slope] * X[:, col]); returns [S, P] and softmax weights.
+
+    Written for few passes over the [S, P] arrays (the fit's inner loop): a term without a slope stays an
+    [S, 1] column until its weight is formed, and the weights are built in place.
+    """
+    dtype = np.result_type(theta.dtype, X.dtype)
     us = []
     for off, slope, col in terms:
-        u = np.ascontiguousarray(theta[:, off])[:, None]
+        u = theta[:, off, None].astype(dtype)
         if slope is not None:
-            u = u - np.ascontiguousarray(theta[:, slope])[:, None] * X[:, col]
-        us.append(np.broadcast_to(u, (len(theta), len(X))))
-    top = us[0].copy()
+            offset, u = u, np.multiply(theta[:, slope, None].astype(dtype), -X[None, :, col])
+            u += offset
+        us.append(u)
+    full = np.broadcast_shapes(*(u.shape for u in us), (len(theta), len(X)))
+    top = np.broadcast_to(us[0], full).copy()
     for u in us[1:]:
         np.maximum(top, u, out=top)
     weights = []
     for u in us:
-        z = u - top
-        np.maximum(z, -700.0, out=z)  # exp() of subnormal-range inputs is ~10x slower, and is ~0 anyway
+        z = np.subtract(u, top, out=u) if u.shape == full else u - top
+        if dtype == np.float64:
+            np.maximum(z, -700.0, out=z)  # exp() with a subnormal result is ~10x slower, and is ~0 anyway
         weights.append(np.exp(z, out=z))
     total = weights[0].copy()
     for w in weights[1:]:
         total += w
+    inverse = np.reciprocal(total)
     for w in weights:
-        w /= total
+        w *= inverse
     np.log(total, out=total)
     total += top
     return total, weights

@@ -79,10 +79,12 @@ def _normal_equations(plan, parts, q, omega, k):
 
 
 def huber_objective(law: Law, theta, X, logy, w, delta):
-    """Objective [S], residuals [S, P] and the evaluation's parts (for the normal equations)."""
+    """Objective [S], residuals [S, P] and the evaluation's parts (for the normal equations).
+
+    ``w``: point weights ([P] or [S, P]), or None for unit weights."""
     logp, parts = _evaluate(law, theta, X)
-    r = logy[None, :] - logp
-    f = np.sum(w * huber(delta, r), axis=1)
+    r = np.subtract(logy[None, :], logp, out=logp)
+    f = np.sum(huber(delta, r) if w is None else w * huber(delta, r), axis=1)
     f[~law.valid(theta) | ~np.isfinite(f)] = np.inf
     return f, r, parts
 
@@ -109,8 +111,7 @@ def solve(
     """
     theta = np.array(theta0, dtype=float)
     S, k = theta.shape
-    W_all = np.broadcast_to(np.ones(len(logy), dtype) if weights is None else np.asarray(weights, dtype),
-                            (S, len(logy)))  # fmt: skip
+    W_all = None if weights is None else np.broadcast_to(np.asarray(weights, dtype), (S, len(logy)))
     X, logy = np.asarray(X, dtype), np.asarray(logy, dtype)
     # Its matrix products are small and many: BLAS threads only add overhead (2x slower measured here).
     with np.errstate(all="ignore"), threadpool_limits(limits=1, user_api="blas"):
@@ -125,7 +126,8 @@ def _solve(law, theta, X, logy, W_all, delta, max_iter, rtol, window, dtype) -> 
     plan = _plan(law, X)
     # Working set, compacted as rows finish: idx maps rows back to the caller's order.
     idx = np.flatnonzero(np.isfinite(f_all))
-    th, f, r, W = theta[idx], f_all[idx], r[idx], W_all[idx]
+    th, f, r = theta[idx], f_all[idx], r[idx]
+    W = None if W_all is None else W_all[idx]
     parts = [p[idx] for p in parts]
     lam = np.full(len(idx), 1e-3)
     history = np.tile(f[:, None], (1, window))
@@ -137,11 +139,17 @@ def _solve(law, theta, X, logy, W_all, delta, max_iter, rtol, window, dtype) -> 
         if running.mean() < 0.8:  # drop finished rows (one copy) once enough have left
             done = ~running
             theta[idx[done]], f_all[idx[done]] = th[done], f[done]
-            idx, th, f, r, W = idx[running], th[running], f[running], r[running], W[running]
+            idx, th, f, r = idx[running], th[running], f[running], r[running]
+            W = None if W is None else W[running]
             parts = [p[running] for p in parts]
             lam, history, running = lam[running], history[running], running[running]
-        psi = W * np.clip(r, -delta, delta)  # w * huber'(r)
-        omega = W * np.minimum(dtype(1.0), delta / np.maximum(np.abs(r), dtype(1e-30)))
+        psi = np.clip(r, -delta, delta)  # huber'(r)
+        omega = np.abs(r)
+        np.maximum(omega, delta, out=omega)
+        np.divide(delta, omega, out=omega)  # min(1, delta / |r|)
+        if W is not None:
+            psi *= W
+            omega *= W
         g, H = _normal_equations(plan, parts, psi, omega, k)
         diag = np.diagonal(H, axis1=1, axis2=2)
         damp = lam[:, None] * (diag + 1e-12 * diag.sum(1, keepdims=True) + 1e-30)
@@ -149,9 +157,13 @@ def _solve(law, theta, X, logy, W_all, delta, max_iter, rtol, window, dtype) -> 
         trial = th + step
         f_new, r_new, parts_new = huber_objective(law, trial.astype(dtype), X, logy, W, delta)
         better = (f_new < f) & running
-        th[better], f[better], r[better] = trial[better], f_new[better], r_new[better]
-        for p, p_new in zip(parts, parts_new, strict=False):
-            p[better] = p_new[better]
+        th[better], f[better] = trial[better], f_new[better]
+        kept = ~better  # usually the fewer rows: copy them into the trial's arrays, which become current
+        if kept.any():
+            r_new[kept] = r[kept]
+            for p, p_new in zip(parts, parts_new, strict=False):
+                p_new[kept] = p[kept]
+        r, parts = r_new, parts_new
         lam = np.where(better, np.maximum(lam / 5.0, 1e-9), np.minimum(lam * 8.0, 1e13))
         slot = it % window
         stalled = (history[:, slot] - f) <= rtol * np.abs(f)
