@@ -36,7 +36,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--scaling", action="store_true", help="run tests marked 'scaling' (skipped otherwise)")
     group.addoption("--scaling-only", action="store_true", help="run only tests marked 'scaling' (implies --scaling)")
     group.addoption("--scaling-update", action="store_true",
-                    help="record or re-record every baseline the run touches (implies --scaling)")  # fmt: skip
+                    help="re-record baselines, each by the test that recorded it (implies --scaling)")  # fmt: skip
     group.addoption("--scaling-baselines", metavar="DIR", help="baseline directory (default: scaling_baselines/)")
     group.addoption("--scaling-cache", metavar="DIR", help="run cache directory (default: .scaling/)")
     group.addoption("--scaling-seeds", metavar="N", type=_int_at_least(1), help=_SEEDS_HELP)
