@@ -27,7 +27,7 @@ from pytest_scaling import Baseline, RunCache, ScalingGateError, SweepResult, as
 from pytest_scaling.train import default_lr
 
 ROOT = Path(__file__).resolve().parents[1]
-LR_FACTORS = (0.5, 0.35)  # regressions: the peak learning rate at this factor times the size rule
+LR_FACTORS = (0.7, 0.5, 0.35)  # regressions: the peak learning rate at this factor times the size rule
 
 
 def gate(result, baseline: Baseline) -> bool:
