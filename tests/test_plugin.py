@@ -14,6 +14,7 @@ import pytest
 
 import pytest_scaling.report  # noqa: F401
 from pytest_scaling.train import TrainConfig, train
+from tests.helpers import free_port
 
 SWEEP_TEST = '''
 import pytest
@@ -275,7 +276,7 @@ def test_torchrun_two_ranks_only_rank0_writes(pytester, shared_cache):
     pytester.makepyfile(test_scaling=SWEEP_TEST.format(extra="", more=""))
     env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(_free_port()), "-m", "pytest", "-p", "no:cacheprovider", "--scaling",
+           "--master_port", str(free_port()), "-m", "pytest", "-p", "no:cacheprovider", "--scaling",
            "--scaling-device", "cpu",  # two CPU ranks (gloo), also where a single GPU is present
            f"--scaling-cache={shared_cache / 'ddp'}", "--scaling-json", "ddp.json", "test_scaling.py"]  # fmt: skip
     proc = subprocess.run(cmd, cwd=pytester.path, env=env, capture_output=True, text=True, timeout=300)
@@ -283,14 +284,6 @@ def test_torchrun_two_ranks_only_rank0_writes(pytester, shared_cache):
     assert proc.stdout.count("= scaling =") == 1  # one summary, from rank 0
     assert (pytester.path / "scaling_baselines" / "reference.json").exists()
     assert json.loads((pytester.path / "ddp.json").read_text())["tests"]
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_plugin_import_does_not_load_torch():

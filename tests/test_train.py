@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +29,7 @@ from pytest_scaling.train import (
     plan_steps,
     train,
 )
+from tests.helpers import free_port
 
 SRC = "synthetic:docs=512,val_docs=64"
 SPEC = ModelSpec(width=16, depth=1, vocab_size=64, seq_len=32)
@@ -237,15 +237,9 @@ print("RESULT", json.dumps({"rank": dist.get_rank(), "loss": record.loss, "token
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _torchrun(script: Path, cache: Path) -> tuple[list[dict], list[str]]:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr",
-           "127.0.0.1", "--master_port", str(_free_port()), str(script), SRC, str(cache)]  # fmt: skip
+           "127.0.0.1", "--master_port", str(free_port()), str(script), SRC, str(cache)]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
