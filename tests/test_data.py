@@ -72,7 +72,11 @@ def test_entropy_matches_oracle_log_loss():
 
 
 @pytest.mark.parametrize(
-    "options", [dict(vocab=32, order=2, copy=0.3, lags=(3, 5), lengths=(2, 9), doc_len=40, zipf=1.5, seed=3)]
+    "options",
+    [
+        dict(vocab=32, order=2, copy=0.3, lags=(3, 5), lengths=(2, 9), doc_len=40, zipf=1.5, seed=3),
+        dict(vocab=24, copy=0.1, facts=0.3, n_facts=150, fact_zipf=0.8, lags=(2, 7), lengths=(3,), doc_len=30),
+    ],
 )
 def test_entropy_matches_oracle_other_settings(options):
     source = SyntheticSource(**options, docs=8, val_docs=8)
@@ -94,6 +98,28 @@ def test_oracle_rejects_tokens_the_process_cannot_emit():
     assert np.isinf(source.oracle_nll(docs)[copied[0], copied[1]])
 
 
+def test_facts_follow_their_table():
+    source = SyntheticSource(facts=0.2, n_facts=300, docs=8, val_docs=8)
+    assert source.identity["facts"] == 0.2 and "facts" not in SyntheticSource(docs=8, val_docs=8).identity
+    docs = source.generate(0, 500)
+    marker = source.n_content + source.n_markers
+    key1, key2, value = source.fact_keys
+    rows, cols = np.nonzero(docs[:, 1:-3] == marker)
+    cols += 1
+    inside_copy = source.oracle_nll(docs)[rows, cols - 1] == 0  # a marker token that was copied
+    rows, cols = rows[~inside_copy], cols[~inside_copy]
+    assert len(rows) > 1000
+    facts = {(int(a), int(b)): int(v) for a, b, v in zip(key1, key2, value, strict=True)}
+    triples = docs[rows[:, None], cols[:, None] + np.arange(1, 4)]
+    assert all(facts[(a, b)] == v for a, b, v in triples.tolist())
+    counts = np.bincount([list(facts).index((a, b)) for a, b, _ in triples.tolist()], minlength=300)
+    assert counts[:10].sum() > counts[-100:].sum()  # Zipf-distributed facts
+    wrong = docs.copy()
+    wrong[rows[0], cols[0] + 3] = (wrong[rows[0], cols[0] + 3] + 1) % source.n_content
+    nll = source.oracle_nll(wrong)[rows[0]]
+    assert np.isinf(nll[cols[0] + 2]) and np.isfinite(nll[: cols[0] + 2]).all()
+
+
 def test_not_an_ngram_task():
     source = get_source("synthetic")
     docs = source.split("train")[: 20_000 * source.doc_len].reshape(-1, source.doc_len)
@@ -112,7 +138,8 @@ def test_floor_for_other_window_lengths():
 
 @pytest.mark.parametrize(
     "spec",
-    ["synthetic:vocab=2", "synthetic:copy=1.5", "synthetic:order=3", "synthetic:lags=0", "synthetic:x=1"],
+    ["synthetic:vocab=2", "synthetic:copy=1.5", "synthetic:order=3", "synthetic:lags=0", "synthetic:x=1",
+     "synthetic:facts=0.9", "synthetic:facts=0.1,n_facts=5000", "synthetic:facts=0.1,fact_zipf=-1"],
 )
 def test_synthetic_bad_options(spec):
     with pytest.raises(ScalingDataError, match="synthetic source"):
