@@ -249,7 +249,7 @@ class SyntheticSource(DataSource):
 
     def _position_entropy(self, marker_w: np.ndarray, content_w: np.ndarray) -> np.ndarray:
         """h_m: the expected optimal loss at each document position (0 at BOS), by the renewal recursion."""
-        h_p = float(-(self.p * np.log(self.p)).sum())
+        h_p = _entropy(self.p)
         xlogx = np.where(marker_w > 0, marker_w * np.log(np.where(marker_w > 0, marker_w, 1.0)), 0.0)
         event_entropy = -xlogx.sum(axis=1) - content_w * np.log(content_w) + content_w * h_p
         span = max(int(self.marker_len.max()), 3) + 1
@@ -257,7 +257,7 @@ class SyntheticSource(DataSource):
         start[1] = 1.0
         h = np.zeros(self.doc_len + span)
         if self.n_fact_markers:
-            fact_h1, fact_h = _entropy(np.bincount(self.fact_keys[0], self.q, self.n_content)), _entropy(self.q)
+            fact_h1, fact_h = _entropy(self.key1_p), _entropy(self.q)
         for m in range(1, self.doc_len):
             h[m] += start[m] * event_entropy[m]
             start[m + 1] += start[m] * content_w[m]
@@ -306,6 +306,34 @@ class SyntheticSource(DataSource):
         pairs = np.argsort(_hash(self.seed * 2 + _FACT_KEY, np.arange(k * k)), kind="stable")[: self.n_facts]
         values = _hash(self.seed * 2 + _FACT_KEY + 1, np.arange(self.n_facts)) % np.uint64(k)
         return pairs // k, pairs % k, values.astype(np.int64)
+
+    @cached_property
+    def key1_p(self) -> np.ndarray:
+        """P(key1 = token) over the content tokens: the sum of the probabilities of its facts."""
+        return np.bincount(self.fact_keys[0], self.q, self.n_content)
+
+    @cached_property
+    def _fact_of_pair(self) -> np.ndarray:
+        """[K * K]: the fact with keys (key1, key2) at key1 * K + key2, or -1."""
+        key1, key2, _ = self.fact_keys
+        fact_of_pair = np.full(self.n_content**2, -1)
+        fact_of_pair[key1 * self.n_content + key2] = np.arange(self.n_facts)
+        return fact_of_pair
+
+    def _fact_nll(self, x: np.ndarray, m: int, phase: np.ndarray) -> np.ndarray:
+        """Oracle loss at position ``m`` of position-major ``x`` inside a fact (``phase`` 1, 2, 3 = key1,
+        key2, value): ``-log P(key1)``, ``-log P(key2 | key1)``, 0; inf for a token the fact cannot emit."""
+        k, key1, value = self.n_content, self.fact_keys[0], self.fact_keys[2]
+        tok, prev, prev2 = (np.minimum(x[m - i], k - 1) for i in (0, 1, 2))
+        pair, fact = self._fact_of_pair[prev * k + tok], self._fact_of_pair[prev2 * k + prev]
+        with np.errstate(divide="ignore"):
+            log_p_key1, log_q = np.log(self.key1_p), np.log(self.q)
+        nll = np.select(
+            [phase == 1, phase == 2],
+            [-log_p_key1[tok], np.where(pair >= 0, log_p_key1[key1[pair]] - log_q[pair], np.inf)],
+            np.where((fact >= 0) & (x[m] == value[fact]), 0.0, np.inf),
+        )
+        return np.where(x[m] < k, nll, np.inf)
 
     def _context(self, prev2: np.ndarray, prev1: np.ndarray) -> np.ndarray:
         return prev1 if self.order == 1 else prev2 * self.vocab_size + prev1
@@ -375,15 +403,9 @@ class SyntheticSource(DataSource):
         rows = np.arange(x.shape[1])
         remaining = np.zeros(x.shape[1], dtype=np.int64)
         lag = np.zeros(x.shape[1], dtype=np.int64)
-        phase = np.zeros(x.shape[1], dtype=np.int64)
-        key1, key2, value = self.fact_keys if self.n_fact_markers else (np.zeros(1, dtype=np.int64),) * 3
-        fact_of_pair = np.full(n_content * n_content, -1)
-        fact_of_pair[key1 * n_content + key2] = np.arange(len(key1))
-        p_key1 = np.bincount(key1, self.q[: len(key1)], n_content)
+        phase = np.zeros(x.shape[1], dtype=np.int64)  # 1, 2, 3: inside a fact, at key1, key2, value
         with np.errstate(divide="ignore"):
             log_w = np.log(self.weights)
-            log_p_key1 = np.log(p_key1)
-            log_q = np.log(self.q)
         loss = np.zeros((self.doc_len - 1, x.shape[1]))
         for m in range(1, self.doc_len):
             tok = x[m]
@@ -395,23 +417,15 @@ class SyntheticSource(DataSource):
             category = np.where(is_marker, tok - n_content, n_special + content_rank)
             event_loss = np.where(is_marker | (tok < n_content), -log_w[m, category], np.inf)
             copy_loss = np.where(tok == x[m - lag, rows], 0.0, np.inf)
-            # inside a fact (phase 1, 2, 3 = key1, key2, value): -log P(key1), -log P(key2 | key1), 0
-            tok_c, prev_c = np.minimum(tok, n_content - 1), np.minimum(x[m - 1], n_content - 1)
-            pair = fact_of_pair[prev_c * n_content + tok_c]  # phase 2: the fact (key1, key2), or -1
-            fact = fact_of_pair[np.minimum(x[m - 2], n_content - 1) * n_content + prev_c]  # phase 3
-            fact_loss = np.select(
-                [phase == 1, phase == 2],
-                [-log_p_key1[tok_c], np.where(pair >= 0, log_p_key1[key1[pair]] - log_q[pair], np.inf)],
-                np.where((fact >= 0) & (tok == value[fact]), 0.0, np.inf),
-            )
-            fact_loss = np.where(tok < n_content, fact_loss, np.inf)
-            loss[m - 1] = np.where(copying, copy_loss, np.where(in_fact, fact_loss, event_loss))
+            loss[m - 1] = np.where(copying, copy_loss, event_loss)
             starts = ~copying & ~in_fact & is_marker & (tok < n_content + n_markers)
             j = np.clip(tok - n_content, 0, n_markers - 1)
             remaining = np.where(copying, remaining - 1, np.where(starts, self.marker_len[j], 0))
             lag = np.where(starts, self.marker_lag[j], lag)
-            fact_starts = ~copying & ~in_fact & (tok == n_content + n_markers) & (self.n_fact_markers > 0)
-            phase = np.where(in_fact, (phase + 1) % 4, np.where(fact_starts, 1, 0))
+            if self.n_fact_markers:
+                loss[m - 1] = np.where(in_fact, self._fact_nll(x, m, phase), loss[m - 1])
+                fact_starts = ~copying & ~in_fact & (tok == n_content + n_markers)
+                phase = np.where(in_fact, (phase + 1) % 4, np.where(fact_starts, 1, 0))
         return loss.T
 
 
