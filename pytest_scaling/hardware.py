@@ -101,12 +101,18 @@ def cpu_has_native_bf16() -> bool:
     the kernel's CPU flags (Linux)."""
     if torch.backends.cpu.get_cpu_capability() not in ("AVX512", "AMX"):
         return False
+    flags = _cpuinfo()
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+@functools.cache
+def _cpuinfo() -> str:
+    """The text of ``/proc/cpuinfo`` (empty where there is none)."""
     try:
         with open("/proc/cpuinfo") as f:
-            flags = f.read()
+            return f.read()
     except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+        return ""
 
 
 def cpu_peak_flops(threads: int | None = None, *, refresh: bool = False) -> float:
@@ -165,13 +171,9 @@ def device_name(device: str, threads: int | None = None) -> str:
 
 
 def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.partition(":")[2].strip()
-    except OSError:
-        pass
+    for line in _cpuinfo().splitlines():
+        if line.startswith("model name"):
+            return line.partition(":")[2].strip()
     return platform.processor() or platform.machine()
 
 
