@@ -30,6 +30,7 @@ from .errors import ScalingError
 
 __all__ = [
     "GPU_PEAK_BF16",
+    "available_cores",
     "cpu_has_native_bf16",
     "cpu_peak_flops",
     "default_threads",
@@ -177,16 +178,24 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def _sibling_processes() -> int:
+    """Processes started together on this machine: pytest-xdist workers times torchrun's local ranks."""
+    xdist = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0") or 0)
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", "0") or 0)
+    return max(xdist, 1) * max(local, 1)
+
+
+def available_cores() -> int:
+    """This process's share of the CPU cores it may run on (shared out among its sibling processes)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores // _sibling_processes())
+
+
 def default_threads() -> int | None:
     """CPU threads for a run: the cores shared out among the processes started together on this machine,
     pytest-xdist workers or torchrun's local ranks (oversubscribed OpenMP threads slow training down
     several-fold), else ``None`` (torch's setting)."""
-    xdist = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0") or 0)
-    local = int(os.environ.get("LOCAL_WORLD_SIZE", "0") or 0)
-    processes = max(xdist, 1) * max(local, 1)
-    if processes > 1:
-        return max(1, (os.cpu_count() or 1) // processes)
-    return None
+    return available_cores() if _sibling_processes() > 1 else None
 
 
 def mfu(flops_per_second: float, peak: float | None) -> float | None:

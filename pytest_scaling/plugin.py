@@ -31,6 +31,11 @@ def _int_at_least(minimum: int):
     return parse
 
 
+def _workers(text: str) -> int | str:
+    """``auto`` or an integer >= 1."""
+    return "auto" if text.strip() == "auto" else _int_at_least(1)(text)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("scaling", "scaling-law regression tests (pytest-scaling)")
     group.addoption("--scaling", action="store_true", help="run tests marked 'scaling' (skipped otherwise)")
@@ -43,6 +48,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--scaling-max-params", metavar="N", type=_int_at_least(1),
                     help="skip sizes with more non-embedding parameters (small CI runners)")  # fmt: skip
     group.addoption("--scaling-device", choices=("auto", "cpu", "cuda"), help="training device (default: auto)")
+    group.addoption("--scaling-workers", metavar="N", type=_workers,
+                    help="processes that train a sweep's runs side by side on a CPU (default: auto)")  # fmt: skip
     group.addoption("--scaling-markdown", metavar="PATH",
                     help="write the report as Markdown ('github': append to $GITHUB_STEP_SUMMARY)")  # fmt: skip
     group.addoption("--scaling-json", metavar="PATH", help="write the report as JSON")
@@ -51,6 +58,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("scaling_cache", "run cache directory, relative to the rootdir", default=".scaling")
     parser.addini("scaling_device", "training device: auto, cpu or cuda", default="auto")
     parser.addini("scaling_max_params", "skip sizes with more non-embedding parameters", default="")
+    parser.addini("scaling_workers", "processes that train a sweep's runs side by side: auto or N", default="auto")
 
 
 @dataclass
@@ -64,6 +72,7 @@ class ScalingSession:
     device: str
     seeds: int | None
     max_params: int | None
+    workers: int | str
     writer: bool
     started: float = field(default_factory=time.perf_counter)
     reports: list = field(default_factory=list)
@@ -91,6 +100,12 @@ def pytest_configure(config: pytest.Config) -> None:
             max_params = _int_at_least(1)(config.getini("scaling_max_params"))
         except argparse.ArgumentTypeError as exc:
             raise pytest.UsageError(f"scaling_max_params: {exc}") from None
+    workers = config.getoption("scaling_workers")
+    if workers is None:
+        try:
+            workers = _workers(config.getini("scaling_workers"))
+        except argparse.ArgumentTypeError as exc:
+            raise pytest.UsageError(f"scaling_workers: {exc}") from None
     update = config.getoption("scaling_update")
     config.stash[SESSION] = ScalingSession(
         enabled=config.getoption("scaling") or config.getoption("scaling_only") or update,
@@ -100,6 +115,7 @@ def pytest_configure(config: pytest.Config) -> None:
         device=device,
         seeds=config.getoption("scaling_seeds"),
         max_params=max_params,
+        workers=workers,
         writer=int(os.environ.get("RANK", "0")) == 0,  # torchrun: only rank 0 writes and reports
     )
 
@@ -121,9 +137,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture
 def scaling_sweep(request: pytest.FixtureRequest):
-    """``scaling_sweep(factory, sizes=..., tokens_per_param=... | flops=..., seeds=1, data=None, **trainer_options)``
+    """``scaling_sweep(factory, sizes=..., tokens_per_param=... | flops=..., seeds=1, data=None, **options)``
     trains (through the run cache) and returns a :class:`~pytest_scaling.sweep.SweepResult` that the
-    ``assert_*`` helpers compare with a named baseline."""
+    ``assert_*`` helpers compare with a named baseline. ``options``: ``workers`` and trainer options; a
+    test's ``device`` or ``workers`` wins over ``--scaling-device`` / ``--scaling-workers``."""
     state = request.config.stash[SESSION]
     if not state.enabled:
         pytest.skip("needs --scaling")
@@ -136,6 +153,7 @@ def scaling_sweep(request: pytest.FixtureRequest):
 
     def sweep(factory, sizes, *, tokens_per_param=None, flops=None, seeds=1, data=None, **trainer_options):
         trainer_options.setdefault("device", state.device)
+        trainer_options.setdefault("workers", state.workers)
         result = run_sweep(
             factory, sizes, tokens_per_param=tokens_per_param, flops=flops,
             seeds=state.seeds if state.seeds is not None else seeds, data=data, cache=cache,

@@ -7,10 +7,11 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
-from .cache import RunCache, train_cached
+from .cache import RunCache
 from .data import DataSource, get_source
 from .errors import ScalingDataError
 from .model import LadderRung, ModelSpec, count_params, factory_identity, flops_per_token, resolve_factory
+from .parallel import Run, train_runs
 from .train import COMPUTE_METHOD, RunRecord, TrainConfig
 
 #: Config fields that do not make two runs' curves incomparable (budget, seed, where and how fast).
@@ -140,6 +141,7 @@ def run_sweep(
     data: str | DataSource | None = None,
     cache: RunCache | None = None,
     max_params: int | None = None,
+    workers: int | str = "auto",
     **trainer_options,
 ) -> SweepResult:
     """Train ``factory`` at every size for every seed (through ``cache``) and summarise per size.
@@ -147,6 +149,8 @@ def run_sweep(
     Token budget per size: ``tokens_per_param`` x non-embedding parameters (default 20, Chinchilla), or
     the compute budget ``flops`` (one for all sizes, or one per size) divided by the FLOPs per token;
     ladder rungs carry their own budget. ``max_params`` skips larger sizes (listed in ``skipped``).
+    ``workers``: processes that train the runs side by side (``"auto"``: one per CPU core for a sweep
+    worth it, see :mod:`pytest_scaling.parallel`; 1: all in this process).
     ``trainer_options`` are :class:`~pytest_scaling.train.TrainConfig` fields (``lr``, ``schedule``...).
     """
     if tokens_per_param is not None and flops is not None:
@@ -163,30 +167,33 @@ def run_sweep(
     if len(budgets) != len(specs):
         raise ScalingDataError(f"{len(budgets)} compute budgets for {len(specs)} sizes")
     seed_list = _seeds(seeds)
-    points, skipped, runs = [], [], []
+    plan, skipped = [], []
     for (spec, rung_tokens), budget in zip(specs, budgets, strict=True):
         counted = count_params(build(spec), spec)
         if max_params is not None and counted.non_embedding > max_params:
             skipped.append({**spec.to_dict(), "params": counted.non_embedding})
             continue
+        per_token = flops_per_token(spec, COMPUTE_METHOD, params=counted)
         if rung_tokens is not None and tokens_per_param is None and budget is None:
             tokens = rung_tokens
         elif budget is not None:
-            tokens = round(budget / flops_per_token(spec, COMPUTE_METHOD, params=counted))
+            tokens = round(budget / per_token)
         else:
             tokens = round((20.0 if tokens_per_param is None else tokens_per_param) * counted.non_embedding)
-        records = [
-            train_cached(factory, spec, TrainConfig(tokens=max(1, tokens), seed=seed, **trainer_options), source, cache)
-            for seed in seed_list
-        ]
-        runs.extend(records)
+        tokens = max(1, tokens)
+        plan.append([Run(factory, spec, TrainConfig(tokens=tokens, seed=seed, **trainer_options), per_token * tokens)
+                     for seed in seed_list])  # fmt: skip
+    if not plan:
+        raise ScalingDataError(f"every size has more than max_params={max_params} parameters; nothing to train")
+    runs = train_runs([run for size in plan for run in size], source, cache, workers)
+    points = []
+    for at in range(0, len(runs), len(seed_list)):
+        records = runs[at : at + len(seed_list)]
         first = records[0]
         points.append(SizePoint(
-            spec=spec.to_dict(), params=first.non_embedding_params, total_params=first.params, tokens=first.tokens,
+            spec=first.spec, params=first.non_embedding_params, total_params=first.params, tokens=first.tokens,
             compute=first.compute, losses=[r.loss for r in records], diverged=sum(r.diverged for r in records),
         ))  # fmt: skip
-    if not points:
-        raise ScalingDataError(f"every size has more than max_params={max_params} parameters; nothing to train")
     config = TrainConfig(tokens=1, **trainer_options)
     settings = trainer_settings(config)
     return SweepResult(factory_identity(factory), dict(source.identity), settings, points, skipped, runs)

@@ -104,6 +104,7 @@ def test_scaling_only_deselects_other_tests(pytester, project):
         (["--scaling-seeds", "two"], "expected a number"),
         (["--scaling-max-params", "1.5"], "expected an integer"),
         (["--scaling-device", "tpu"], "invalid choice"),
+        (["--scaling-workers", "0"], "expected an integer >= 1"),
     ],
 )
 def test_bad_option_values_are_usage_errors(project, args, message):
@@ -119,6 +120,25 @@ def test_bad_ini_value_is_a_usage_error(pytester, project):
     result = run()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "scaling_device must be auto, cpu or cuda" in result.stderr.str()
+
+
+def test_bad_workers_ini_value_is_a_usage_error(pytester, project):
+    _, run = project
+    pytester.makeini("[pytest]\nscaling_workers = many\n")
+    result = run()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "scaling_workers: expected a number" in result.stderr.str()
+
+
+@pytest.mark.slow
+def test_workers_option_trains_the_sweep_on_worker_processes(pytester, project):
+    _, run = project
+    cache = pytester.path / "own-cache"
+    result = run("--scaling", f"--scaling-cache={cache}", "--scaling-workers", "2", subprocess=True)
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*6 runs, 6 trained now*"])
+    records = [json.loads(p.read_text())["record"] for p in (cache / "runs").iterdir()]
+    assert len(records) == 6 and all(r["config"]["threads"] for r in records)  # a worker's share of the cores
 
 
 def test_first_run_records_then_compares_and_passes(pytester, project):

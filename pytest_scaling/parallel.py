@@ -1,0 +1,151 @@
+"""Independent training runs of a sweep on a pool of CPU worker processes, each with its share of the cores.
+
+On a CPU the runs of a ladder (sizes x seeds) are independent, and tiny models use two cores badly: one
+process with 2 threads trained width 16, depth 1 at 428K tokens/s, two single-thread processes side by side
+at 962K together (2.25x); width 32, depth 2 1.69x; width 64, depth 2 1.14x; width 128, depth 4 1.10x
+(2-core CPU, torch 2.13). So by default (``workers="auto"``) a sweep trains its cache misses on one worker
+process per core, each with ``cores // workers`` threads, largest run first, when
+
+* the device is a CPU (one GPU is used by one process), outside ``torchrun`` (ranks train together),
+* at least two runs miss the cache, and their training compute is at least :data:`PARALLEL_MIN_FLOPS`
+  (a worker takes about 2 s to start: import torch, build the data source, calibrate the peak),
+* and the factory and data source can be pickled (a module-level function or a registered name; a
+  lambda or a function defined inside another cannot be sent to a worker: then the runs train in this
+  process, with a warning).
+
+Workers are started with ``spawn`` (forking a process whose OpenMP threads are running can hang), so a
+script that starts a sweep needs the usual ``if __name__ == "__main__":`` guard. Each worker trains through
+the run cache (its lock and atomic write), so every finished run is stored the moment it finishes; on
+Ctrl-C or an error the workers are terminated and only the runs in flight are lost. A worker that dies
+(killed for memory) is a :class:`~pytest_scaling.errors.ScalingError`. Warnings raised in a worker are
+raised again in this process. The thread count changes floating-point rounding, not the run's
+cache key: see :mod:`pytest_scaling.cache`.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import signal
+import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, replace
+
+from .cache import RunCache, train_cached
+from .data import DataSource
+from .errors import ScalingDataError, ScalingError
+from .hardware import available_cores
+from .model import ModelSpec
+from .train import RunRecord, TrainConfig
+
+__all__ = ["PARALLEL_MIN_FLOPS", "Run", "plan_workers", "train_runs"]
+
+PARALLEL_MIN_FLOPS = 1e12  # about 10 s of training on 2 CPU cores
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of a sweep; ``compute`` (training FLOPs) orders the runs, largest first."""
+
+    factory: object
+    spec: ModelSpec
+    config: TrainConfig
+    compute: float
+
+
+def plan_workers(workers: int | str, runs: list[Run], device: str, source: DataSource) -> int:
+    """How many worker processes train ``runs`` (1: in this process), see the module docstring."""
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if workers == "auto":
+        if device != "cpu" or distributed or len(runs) < 2 or sum(r.compute for r in runs) < PARALLEL_MIN_FLOPS:
+            return 1
+        n = min(len(runs), available_cores())
+        if n > 1 and not _picklable(runs, source):
+            warnings.warn(
+                "the factory or data source cannot be pickled (a lambda or a nested function?), so the sweep "
+                "trains in this process, not on parallel workers: define the factory at module level",
+                stacklevel=3,
+            )
+            return 1
+        return n
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ScalingDataError(f"workers must be 'auto' or an int >= 1, got {workers!r}")
+    if workers > 1 and distributed:
+        raise ScalingError("workers > 1 cannot be combined with torchrun: its ranks train each run together")
+    if workers > 1 and not _picklable(runs, source):
+        raise ScalingError("workers > 1 needs a factory and data source that pickle (define it at module level)")
+    return min(workers, max(1, len(runs)))
+
+
+def train_runs(
+    runs: list[Run], source: DataSource, cache: RunCache | None, workers: int | str = "auto"
+) -> list[RunRecord]:
+    """The record of every run, in order: from the cache, trained here, or trained on worker processes."""
+    records: list[RunRecord | None] = [None] * len(runs)
+    if cache is not None:
+        with warnings.catch_warnings():  # a corrupt entry warns where it is retrained (below or in a worker)
+            warnings.simplefilter("ignore")
+            for i, run in enumerate(runs):
+                records[i] = cache.get(cache.key(run.factory, run.spec, run.config, source))
+    todo = sorted((i for i, r in enumerate(records) if r is None), key=lambda i: -runs[i].compute)
+    device = runs[0].config.resolve_environment().device if runs else "cpu"
+    n = plan_workers(workers, [runs[i] for i in todo], device, source)
+    if n == 1:
+        for i in todo:
+            records[i] = train_cached(runs[i].factory, runs[i].spec, runs[i].config, source, cache)
+        return records
+    threads = max(1, available_cores() // n)
+    pool = ProcessPoolExecutor(
+        n, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker, initargs=(source, cache)
+    )
+    finished = False
+    try:
+        futures = [pool.submit(_train_job, i, replace(runs[i], config=_with_threads(runs[i].config, threads)))
+                   for i in todo]  # fmt: skip
+        for future in as_completed(futures):
+            i, record, caught = future.result()
+            records[i] = record
+            for message, category in caught:
+                warnings.warn(message, category, stacklevel=2)
+        finished = True
+    except BrokenProcessPool:
+        raise ScalingError("a training worker process died (out of memory?); its finished runs are cached") from None
+    finally:
+        if not finished:  # Ctrl-C or an error: stop the runs in flight now rather than wait for them
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+    return records
+
+
+def _with_threads(config: TrainConfig, threads: int) -> TrainConfig:
+    return config if config.threads is not None else replace(config, threads=threads)
+
+
+def _picklable(runs: list[Run], source: DataSource) -> bool:
+    if not runs:
+        return True
+    try:
+        pickle.dumps((runs[0].factory, source))
+    except (pickle.PicklingError, AttributeError, TypeError):
+        return False
+    return True
+
+
+_WORKER: dict = {}  # in a worker process: the sweep's data source and cache, sent once at start
+
+
+def _start_worker(source: DataSource, cache: RunCache | None) -> None:
+    """A worker leaves Ctrl-C to the parent, which terminates it (no traceback from every worker)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _WORKER.update(source=source, cache=cache)
+
+
+def _train_job(i: int, run: Run) -> tuple[int, RunRecord, list]:
+    """In a worker: train ``run`` through the cache; (index, record, [(message, category) of its warnings])."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        record = train_cached(run.factory, run.spec, run.config, _WORKER["source"], _WORKER["cache"])
+    return i, record, [(str(w.message), w.category) for w in caught]

@@ -1,0 +1,141 @@
+"""A sweep's runs on worker processes: the auto rule, equal results, errors, warnings and Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from torch import nn
+
+from pytest_scaling import parallel
+from pytest_scaling.cache import RunCache
+from pytest_scaling.errors import ScalingDataError, ScalingError
+from pytest_scaling.model import ModelSpec, build_reference
+from pytest_scaling.parallel import PARALLEL_MIN_FLOPS, Run, plan_workers
+from pytest_scaling.sweep import run_sweep
+from pytest_scaling.train import TrainConfig
+
+SRC = "synthetic:docs=512,val_docs=64"
+SIZES = [dict(width=16, depth=1, seq_len=32), dict(width=24, depth=1, seq_len=32)]
+TINY = dict(tokens_per_param=2, data=SRC, threads=1, eval_tokens=1024)
+
+
+def runs(n: int, compute: float, factory: object = "gpt") -> list[Run]:
+    spec = ModelSpec(width=16, depth=1, vocab_size=64, seq_len=32)
+    return [Run(factory, spec, TrainConfig(tokens=4096, seed=s), compute) for s in range(n)]
+
+
+def test_the_auto_rule(monkeypatch):
+    from pytest_scaling.data import get_source
+
+    source = get_source(SRC)
+    monkeypatch.setattr(parallel, "available_cores", lambda: 4)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    big = PARALLEL_MIN_FLOPS
+    assert plan_workers("auto", runs(6, big), "cpu", source) == 4  # one per core
+    assert plan_workers("auto", runs(3, big), "cpu", source) == 3  # no more than the runs
+    assert plan_workers("auto", runs(1, 10 * big), "cpu", source) == 1  # one run: nothing to share
+    assert plan_workers("auto", runs(6, big / 10), "cpu", source) == 1  # too little work for the start-up
+    assert plan_workers("auto", runs(6, big), "cuda", source) == 1  # one GPU, one process
+    assert plan_workers(3, runs(6, 0), "cpu", source) == 3 and plan_workers(8, runs(2, 0), "cpu", source) == 2
+    with pytest.warns(UserWarning, match="cannot be pickled"):
+        assert plan_workers("auto", runs(6, big, factory=lambda spec: build_reference(spec)), "cpu", source) == 1
+    with pytest.raises(ScalingError, match="pickle"):
+        plan_workers(2, runs(6, big, factory=lambda spec: build_reference(spec)), "cpu", source)
+    for bad in (0, "two", 1.5, True):
+        with pytest.raises(ScalingDataError, match="workers must be"):
+            plan_workers(bad, runs(2, big), "cpu", source)
+    monkeypatch.setenv("WORLD_SIZE", "2")  # under torchrun the ranks train each run together
+    assert plan_workers("auto", runs(6, big), "cpu", source) == 1
+    with pytest.raises(ScalingError, match="torchrun"):
+        plan_workers(2, runs(6, big), "cpu", source)
+
+
+def test_workers_train_exactly_what_one_process_trains(tmp_path):
+    here = run_sweep("gpt", SIZES, seeds=2, cache=RunCache(tmp_path / "one"), workers=1, **TINY)
+    there = run_sweep("gpt", SIZES, seeds=2, cache=RunCache(tmp_path / "two"), workers=2, **TINY)
+    assert [p.losses for p in there.points] == [p.losses for p in here.points]  # same threads: same digits
+    assert [(r.spec, r.seed) for r in there.runs] == [(r.spec, r.seed) for r in here.runs]
+    assert there.trained == 4 and len(list((tmp_path / "two" / "runs").iterdir())) == 4
+    again = run_sweep("gpt", SIZES, seeds=2, cache=RunCache(tmp_path / "two"), workers=2, **TINY)
+    assert again.trained == 0 and [p.losses for p in again.points] == [p.losses for p in here.points]
+
+
+class SlowFailure(nn.Module):
+    """Fails in its first forward pass, after the other worker has had time to finish its run."""
+
+    def __init__(self, spec):
+        super().__init__()
+        self.inner = build_reference(spec)
+
+    def forward(self, idx):
+        time.sleep(3)
+        raise RuntimeError("width 24 is broken")
+
+
+def fails_at_width_24(spec):
+    return SlowFailure(spec) if spec.width == 24 else build_reference(spec)
+
+
+def test_a_worker_error_reaches_the_caller_and_finished_runs_stay(tmp_path):
+    cache = RunCache(tmp_path)
+    with pytest.raises(RuntimeError, match="width 24 is broken"):
+        run_sweep(fails_at_width_24, SIZES, cache=cache, workers=2, **TINY)
+    kept = list((tmp_path / "runs").iterdir())
+    assert len(kept) == 1 and json.loads(kept[0].read_text())["record"]["spec"]["width"] == 16
+
+
+def test_worker_warnings_are_raised_here(tmp_path):
+    cache = RunCache(tmp_path)
+    first = run_sweep("gpt", SIZES[:1], cache=cache, workers=1, **TINY)
+    (entry,) = (tmp_path / "runs").iterdir()
+    entry.write_text(entry.read_text()[:100])  # truncated
+    with pytest.warns(UserWarning, match="ignoring corrupt run cache entry"):
+        again = run_sweep("gpt", SIZES, cache=cache, workers=2, **TINY)
+    assert again.trained == 2 and again.points[0].losses == first.points[0].losses
+
+
+SWEEP_SCRIPT = """
+import sys
+from pytest_scaling.cache import RunCache
+from pytest_scaling.sweep import run_sweep
+
+if __name__ == "__main__":
+    sizes = [dict(width=16, depth=1, seq_len=32), dict(width=64, depth=2, seq_len=32)]
+    run_sweep("gpt", sizes, tokens_per_param=200, data="synthetic:docs=512,val_docs=64", threads=1,
+              eval_tokens=1024, cache=RunCache(sys.argv[1]), workers=2)
+"""
+
+
+def test_ctrl_c_stops_the_workers_and_keeps_finished_runs(tmp_path):
+    script = tmp_path / "sweep.py"
+    script.write_text(SWEEP_SCRIPT)
+    runs_dir = tmp_path / "cache" / "runs"
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "cache")], start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not (runs_dir.exists() and any(runs_dir.iterdir())) and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends on Ctrl-C: the whole process group
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode != 0 and "KeyboardInterrupt" in err
+    (kept,) = runs_dir.iterdir()  # the small run, finished before Ctrl-C; the large one never finished
+    assert json.loads(kept.read_text())["record"]["spec"]["width"] == 16
+    deadline = time.monotonic() + 10  # the workers are terminated; multiprocessing's tracker exits after
+    while _group_alive(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _group_alive(proc.pid), "a worker outlived the interrupted sweep"
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
