@@ -5,7 +5,9 @@ For each shape it times, in this process:
 * ``pytest_scaling.train.train`` end to end (model build, Accelerate set-up, batches, optimizer steps,
   validation, record): tokens/s and MFU as the run record reports them;
 * a plain nanoGPT-shaped PyTorch loop written here (same shape, same batch, same number of tokens and
-  peak learning rate, batches from the same source, ``torch.optim.AdamW`` defaults, no evaluation);
+  peak learning rate, batches from the same source, ``torch.optim.AdamW`` defaults, no evaluation), and
+  the same loop with denormals flushed to zero as train() does (``plain + FTZ``: how much of the
+  difference is that one setting);
 * the fp32 matmul peak of this CPU, calibrated now at the same thread count (the MFU denominator; measured
   again after each shape, the best figure kept).
 
@@ -14,14 +16,20 @@ any timing (it is cached per process, so a sweep pays it once). Each measurement
 ``--repeats`` times, alternating ours and the plain loop; the best of each is reported, both by wall
 time and by process CPU time / threads (robust when other processes share the cores).
 
+``--isa avx2`` re-runs the benchmark with MKL and ATen limited to AVX2 (``MKL_ENABLE_INSTRUCTIONS=AVX2``,
+``ATEN_CPU_CAPABILITY=avx2``): the peak and every kernel are then those of an AVX2 CPU, the class of CPU
+whose figures the MFU goals were set on (an AVX-512 CPU doubles the matmul peak, not the rest).
+
 Usage: python benchmarks/bench_train.py [--shapes 64x2:1048576,128x4:524288] [--repeats K] [--threads T]
-       [--device cpu|cuda]   (on CUDA both run in bf16 autocast; MFU against the datasheet bf16 peak)
+       [--device cpu|cuda] [--isa avx2]   (on CUDA all run in bf16 autocast; MFU against the bf16 peak)
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
+import sys
 import time
 
 import torch
@@ -29,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pytest_scaling.data import get_source
-from pytest_scaling.hardware import cpu_peak_flops, peak_flops
+from pytest_scaling.hardware import cpu_peak_flops, peak_flops, set_flush_denormal
 from pytest_scaling.model import ModelSpec, flops_per_token
 from pytest_scaling.train import TrainConfig, train
 
@@ -74,9 +82,21 @@ class PlainGPT(nn.Module):
         return self.head(self.ln_f(x))
 
 
-def plain_loop(spec: ModelSpec, tokens: int, batch_tokens: int, lr: float, source, device: str) -> float:
+ISA_ENV = {"avx2": {"MKL_ENABLE_INSTRUCTIONS": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}}
+
+
+def plain_loop(spec: ModelSpec, tokens: int, batch_tokens: int, lr: float, source, device: str,
+               flush: bool = False) -> float:
     """Seconds for a plain training loop of ``tokens`` tokens at a constant ``lr`` (model build included),
-    in bf16 autocast on CUDA as train() does there."""
+    in bf16 autocast on CUDA as train() does there; ``flush``: denormals flushed to zero meanwhile."""
+    set_flush_denormal(flush)
+    try:
+        return _plain_loop(spec, tokens, batch_tokens, lr, source, device)
+    finally:
+        set_flush_denormal(False)
+
+
+def _plain_loop(spec: ModelSpec, tokens: int, batch_tokens: int, lr: float, source, device: str) -> float:
     start = time.perf_counter()
     torch.manual_seed(0)
     model = PlainGPT(spec).to(device)
@@ -111,14 +131,15 @@ def bench(width: int, depth: int, tokens: int, repeats: int, source, threads: in
     spec = ModelSpec(width=width, depth=depth, seq_len=128, vocab_size=source.vocab_size)
     fpt = flops_per_token(spec, "6N+attn")
     config = TrainConfig(tokens=tokens, threads=threads, device=device)
-    runs = {"train()": [], "plain loop": []}
+    runs = {"train()": [], "plain loop": [], "plain + FTZ": []}
     record = None
     for _ in range(repeats):
         record, wall, cpu = timed(train, "gpt", spec, config, source)
         runs["train()"].append((wall, cpu))
         batch, lr = record.config["batch_tokens"], record.config["lr"]
-        _, wall, cpu = timed(plain_loop, spec, record.tokens, batch, lr, source, device)
-        runs["plain loop"].append((wall, cpu))
+        for name, flush in (("plain loop", False), ("plain + FTZ", True)):
+            _, wall, cpu = timed(plain_loop, spec, record.tokens, batch, lr, source, device, flush)
+            runs[name].append((wall, cpu))
     peak = cpu_peak_flops(threads, refresh=True) if device == "cpu" else peak_flops(device)
     print(f"width {width}, depth {depth}, T 128: {record.non_embedding_params:,} non-embedding params, "
           f"{record.tokens:,} tokens, batch {record.config['batch_tokens']} tokens, loss {record.loss:.4f}")
@@ -131,9 +152,11 @@ def bench(width: int, depth: int, tokens: int, repeats: int, source, threads: in
                     if device == "cpu" else "")  # fmt: skip
         print(f"  {name:<11} wall: {best[name][0]:9,.0f} tokens/s, MFU {best[name][0] * fpt / peak:6.1%}   "
               f"{cpu_time}(wall s: {', '.join(f'{t[0]:.2f}' for t in times)})")
-    ratio_wall = best["train()"][0] / best["plain loop"][0]
-    ratio_cpu = best["train()"][1] / best["plain loop"][1]
-    print(f"  ratio train()/plain: wall {ratio_wall:.2f}" + (f", cpu-time {ratio_cpu:.2f}" if device == "cpu" else ""))
+    for plain in ("plain loop", "plain + FTZ"):
+        ratio_wall = best["train()"][0] / best[plain][0]
+        ratio_cpu = best["train()"][1] / best[plain][1]
+        print(f"  ratio train()/{plain}: wall {ratio_wall:.2f}"
+              + (f", cpu-time {ratio_cpu:.2f}" if device == "cpu" else ""))
 
 
 def main() -> None:
@@ -144,7 +167,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--data", default="synthetic")
+    parser.add_argument("--isa", choices=sorted(ISA_ENV), help="limit MKL and ATen to this instruction set")
     args = parser.parse_args()
+    if args.isa and any(os.environ.get(k) != v for k, v in ISA_ENV[args.isa].items()):
+        # the limits are read when MKL and ATen first dispatch: run again with them in the environment
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **ISA_ENV[args.isa]})
     torch.set_num_threads(args.threads)
     source = get_source(args.data)
     source.split("train")  # generate the corpus before any timing
@@ -152,7 +179,8 @@ def main() -> None:
         peak = f"fp32 matmul peak {cpu_peak_flops(args.threads) / 1e9:.1f} GFLOP/s"
     else:
         peak = f"{torch.cuda.get_device_name()}, bf16 peak {(peak_flops('cuda') or math.nan) / 1e12:.0f} TFLOP/s"
-    print(f"torch {torch.__version__}, {args.threads} threads, {peak}, data {args.data}")
+    isa = torch.backends.cpu.get_cpu_capability()
+    print(f"torch {torch.__version__} ({isa}), {args.threads} threads, {peak}, data {args.data}")
     for shape in args.shapes.split(","):
         dims, _, tokens = shape.partition(":")
         width, _, depth = dims.partition("x")
