@@ -10,8 +10,8 @@ process per core, each with ``cores // workers`` threads, largest run first, whe
 * at least two runs miss the cache, and their training compute is at least :data:`PARALLEL_MIN_FLOPS`
   (a worker takes about 2 s to start: import torch, build the data source, calibrate the peak),
 * and the factory and data source can be pickled (a module-level function or a registered name; a
-  lambda or a function defined inside another cannot be sent to a worker: then the runs train in this
-  process, with a warning).
+  lambda, a function defined inside another, or one defined in a notebook cannot be sent to a worker:
+  then the runs train in this process, with a warning).
 
 Workers are started with ``spawn`` (forking a process whose OpenMP threads are running can hang), so a
 script that starts a sweep needs the usual ``if __name__ == "__main__":`` guard. Each worker trains through
@@ -28,6 +28,7 @@ import multiprocessing
 import os
 import pickle
 import signal
+import sys
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -64,8 +65,8 @@ def plan_workers(workers: int | str, runs: list[Run], device: str, source: DataS
         n = min(len(runs), available_cores())
         if n > 1 and not _picklable(runs, source):
             warnings.warn(
-                "the factory or data source cannot be pickled (a lambda or a nested function?), so the sweep "
-                "trains in this process, not on parallel workers: define the factory at module level",
+                "the factory or data source cannot be sent to worker processes (a lambda, a nested function or "
+                "one defined in a notebook?), so the sweep trains in this process: define it in a module",
                 stacklevel=3,
             )
             return 1
@@ -75,7 +76,7 @@ def plan_workers(workers: int | str, runs: list[Run], device: str, source: DataS
     if workers > 1 and distributed:
         raise ScalingError("workers > 1 cannot be combined with torchrun: its ranks train each run together")
     if workers > 1 and not _picklable(runs, source):
-        raise ScalingError("workers > 1 needs a factory and data source that pickle (define it at module level)")
+        raise ScalingError("workers > 1 needs a factory and data source that pickle (define it in a module)")
     return min(workers, max(1, len(runs)))
 
 
@@ -125,10 +126,16 @@ def _with_threads(config: TrainConfig, threads: int) -> TrainConfig:
 
 
 def _picklable(runs: list[Run], source: DataSource) -> bool:
+    """Whether a spawned worker can receive the factory and the source: they pickle, and nothing they name
+    lives in an interactive ``__main__`` (a notebook or REPL), which a fresh interpreter cannot import."""
     if not runs:
         return True
+    factory = runs[0].factory
+    interactive = not hasattr(sys.modules["__main__"], "__file__")
+    if interactive and "__main__" in (getattr(factory, "__module__", None), type(source).__module__):
+        return False
     try:
-        pickle.dumps((runs[0].factory, source))
+        pickle.dumps((factory, source))
     except (pickle.PicklingError, AttributeError, TypeError):
         return False
     return True

@@ -30,6 +30,10 @@ def runs(n: int, compute: float, factory: object = "gpt") -> list[Run]:
     return [Run(factory, spec, TrainConfig(tokens=4096, seed=s), compute) for s in range(n)]
 
 
+def notebook_factory(spec):
+    return build_reference(spec)
+
+
 def test_the_auto_rule(monkeypatch):
     from pytest_scaling.data import get_source
 
@@ -43,7 +47,7 @@ def test_the_auto_rule(monkeypatch):
     assert plan_workers("auto", runs(6, big / 10), "cpu", source) == 1  # too little work for the start-up
     assert plan_workers("auto", runs(6, big), "cuda", source) == 1  # one GPU, one process
     assert plan_workers(3, runs(6, 0), "cpu", source) == 3 and plan_workers(8, runs(2, 0), "cpu", source) == 2
-    with pytest.warns(UserWarning, match="cannot be pickled"):
+    with pytest.warns(UserWarning, match="cannot be sent to worker processes"):
         assert plan_workers("auto", runs(6, big, factory=lambda spec: build_reference(spec)), "cpu", source) == 1
     with pytest.raises(ScalingError, match="pickle"):
         plan_workers(2, runs(6, big, factory=lambda spec: build_reference(spec)), "cpu", source)
@@ -54,6 +58,11 @@ def test_the_auto_rule(monkeypatch):
     assert plan_workers("auto", runs(6, big), "cpu", source) == 1
     with pytest.raises(ScalingError, match="torchrun"):
         plan_workers(2, runs(6, big), "cpu", source)
+    monkeypatch.delenv("WORLD_SIZE")
+    monkeypatch.delattr(sys.modules["__main__"], "__file__", raising=False)  # as in a notebook or REPL
+    monkeypatch.setattr(notebook_factory, "__module__", "__main__")
+    with pytest.warns(UserWarning, match="cannot be sent to worker processes"):
+        assert plan_workers("auto", runs(6, big, factory=notebook_factory), "cpu", source) == 1
 
 
 def test_workers_train_exactly_what_one_process_trains(tmp_path):
