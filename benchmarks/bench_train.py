@@ -21,7 +21,8 @@ time and by process CPU time / threads (robust when other processes share the co
 whose figures the MFU goals were set on (an AVX-512 CPU doubles the matmul peak, not the rest).
 
 Usage: python benchmarks/bench_train.py [--shapes 64x2:1048576,128x4:524288] [--repeats K] [--threads T]
-       [--device cpu|cuda] [--isa avx2]   (on CUDA all run in bf16 autocast; MFU against the bf16 peak)
+       [--device cpu|cuda] [--isa avx2] [--batch SEQS]   (on CUDA all run in bf16 autocast; MFU against
+       the bf16 peak)
 """
 
 from __future__ import annotations
@@ -127,10 +128,12 @@ def timed(fn, *args):
     return result, time.perf_counter() - wall, (time.process_time() - cpu) / torch.get_num_threads()
 
 
-def bench(width: int, depth: int, tokens: int, repeats: int, source, threads: int, device: str) -> None:
+def bench(width: int, depth: int, tokens: int, repeats: int, source, threads: int, device: str,
+          batch_seqs: int | None) -> None:  # fmt: skip
     spec = ModelSpec(width=width, depth=depth, seq_len=128, vocab_size=source.vocab_size)
     fpt = flops_per_token(spec, "6N+attn")
-    config = TrainConfig(tokens=tokens, threads=threads, device=device)
+    batch_tokens = batch_seqs * spec.seq_len if batch_seqs else None
+    config = TrainConfig(tokens=tokens, threads=threads, device=device, batch_tokens=batch_tokens)
     runs = {"train()": [], "plain loop": [], "plain + FTZ": []}
     record = None
     for _ in range(repeats):
@@ -167,6 +170,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--data", default="synthetic")
+    parser.add_argument("--batch", type=int, help="sequences per step (default: train()'s batch rule)")
     parser.add_argument("--isa", choices=sorted(ISA_ENV), help="limit MKL and ATen to this instruction set")
     args = parser.parse_args()
     if args.isa and any(os.environ.get(k) != v for k, v in ISA_ENV[args.isa].items()):
@@ -184,7 +188,7 @@ def main() -> None:
     for shape in args.shapes.split(","):
         dims, _, tokens = shape.partition(":")
         width, _, depth = dims.partition("x")
-        bench(int(width), int(depth), int(tokens), args.repeats, source, args.threads, args.device)
+        bench(int(width), int(depth), int(tokens), args.repeats, source, args.threads, args.device, args.batch)
 
 
 if __name__ == "__main__":
