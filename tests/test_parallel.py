@@ -99,6 +99,26 @@ def test_a_worker_error_reaches_the_caller_and_finished_runs_stay(tmp_path):
     assert len(kept) == 1 and json.loads(kept[0].read_text())["record"]["spec"]["width"] == 16
 
 
+class Dies(nn.Module):
+    """Kills its own process in its first forward pass, as the kernel's out-of-memory killer would."""
+
+    def __init__(self, spec):
+        super().__init__()
+        self.inner = build_reference(spec)
+
+    def forward(self, idx):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def dies_at_width_24(spec):
+    return Dies(spec) if spec.width == 24 else build_reference(spec)
+
+
+def test_a_dead_worker_is_a_clear_error(tmp_path):
+    with pytest.raises(ScalingError, match="worker process died"):
+        run_sweep(dies_at_width_24, SIZES, cache=RunCache(tmp_path), workers=2, **TINY)
+
+
 def test_worker_warnings_are_raised_here(tmp_path):
     cache = RunCache(tmp_path)
     first = run_sweep("gpt", SIZES[:1], cache=cache, workers=1, **TINY)
