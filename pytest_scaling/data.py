@@ -89,6 +89,13 @@ class DataSource(ABC):
     def _tokens(self) -> np.ndarray:
         """The whole corpus as a 1-D integer array (cached by the subclass)."""
 
+    def __getstate__(self) -> dict:
+        """Pickled (for a sweep's worker processes) without cached values: a copy rebuilds them itself, so a
+        memory-mapped ``.bin`` file or a read text corpus is not copied into every worker."""
+        cached = {name for cls in type(self).__mro__ for name, value in vars(cls).items()
+                  if isinstance(value, cached_property)}  # fmt: skip
+        return {k: v for k, v in self.__dict__.items() if k not in cached}
+
     def floor_nats_per_token(self, seq_len: int) -> float | None:
         """The best achievable mean loss of ``seq_len``-token windows, where known."""
         return self.entropy_nats_per_token

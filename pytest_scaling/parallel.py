@@ -5,27 +5,30 @@ badly: per step at 16 sequences, two single-thread processes side by side traine
 two-thread process at width 16, depth 1, 1.69x at 32x2, 1.14x at 64x2 and 1.10x at 128x4 (2-core CPU,
 torch 2.13). Whole sweeps gain less (evaluation, worker start-up, larger batches at larger budgets): the
 shipped reference ladder took 42.1 s instead of 45.9 s (``benchmarks/bench_workers.py`` for more).
-So by default (``workers="auto"``) a sweep trains its cache misses on one worker
-process per core, each with ``cores // workers`` threads, largest run first, when
+So by default (``workers="auto"``) a sweep trains its cache misses on one worker process per core (at most
+:data:`MAX_AUTO_WORKERS`), each with ``cores // workers`` threads, largest run first, when
 
 * the device is a CPU (one GPU is used by one process), outside ``torchrun`` (ranks train together),
 * at least two runs miss the cache, and their training compute is at least :data:`PARALLEL_MIN_FLOPS`
   (a worker takes about 2 s to start: import torch, build the data source, calibrate the peak),
 * and the factory and data source can be pickled (a module-level function or a registered name; a
   lambda, a function defined inside another, or one defined in a notebook cannot be sent to a worker:
-  then the runs train in this process, with a warning).
+  then the runs train in this process, with a warning; so do they when a worker cannot import what the
+  pickle names, e.g. a test module under ``--import-mode=importlib``).
 
 Workers are started with ``spawn`` (forking a process whose OpenMP threads are running can hang), so a
 script that starts a sweep needs the usual ``if __name__ == "__main__":`` guard. Each worker trains through
 the run cache (its lock and atomic write), so every finished run is stored the moment it finishes; on
-Ctrl-C or an error the workers are terminated and only the runs in flight are lost. A worker that dies
-(killed for memory) is a :class:`~pytest_scaling.errors.ScalingError`. Warnings raised in a worker are
-raised again in this process. The thread count changes floating-point rounding, not the run's
-cache key: see :mod:`pytest_scaling.cache`.
+Ctrl-C or an error the workers are terminated and only the runs in flight are lost, and on Linux a worker
+also ends when its parent is killed. A worker that dies (killed for memory) is a
+:class:`~pytest_scaling.errors.ScalingError`; an error inside a run reaches the caller as itself. Warnings
+raised in a worker are raised again in this process, with their file and line. The thread count changes
+floating-point rounding, not the run's cache key: see :mod:`pytest_scaling.cache`.
 """
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import pickle
@@ -43,9 +46,10 @@ from .hardware import available_cores
 from .model import ModelSpec
 from .train import RunRecord, TrainConfig
 
-__all__ = ["PARALLEL_MIN_FLOPS", "Run", "plan_workers", "train_runs"]
+__all__ = ["MAX_AUTO_WORKERS", "PARALLEL_MIN_FLOPS", "Run", "plan_workers", "train_runs"]
 
 PARALLEL_MIN_FLOPS = 1e12  # about 10 s of training on 2 CPU cores
+MAX_AUTO_WORKERS = 16  # each worker holds its own torch and data source
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,7 @@ def plan_workers(workers: int | str, runs: list[Run], device: str, source: DataS
     if workers == "auto":
         if device != "cpu" or distributed or len(runs) < 2 or sum(r.compute for r in runs) < PARALLEL_MIN_FLOPS:
             return 1
-        n = min(len(runs), available_cores())
+        n = min(len(runs), available_cores(), MAX_AUTO_WORKERS)
         if n > 1 and not _picklable(runs, source):
             warnings.warn(
                 "the factory or data source cannot be sent to worker processes (a lambda, a nested function or "
@@ -77,6 +81,8 @@ def plan_workers(workers: int | str, runs: list[Run], device: str, source: DataS
         raise ScalingDataError(f"workers must be 'auto' or an int >= 1, got {workers!r}")
     if workers > 1 and distributed:
         raise ScalingError("workers > 1 cannot be combined with torchrun: its ranks train each run together")
+    if workers > 1 and device != "cpu":
+        raise ScalingError(f"workers > 1 trains on a CPU only; device {device!r} is used by one process")
     if workers > 1 and not _picklable(runs, source):
         raise ScalingError("workers > 1 needs a factory and data source that pickle (define it in a module)")
     return min(workers, max(1, len(runs)))
@@ -87,7 +93,8 @@ def train_runs(
 ) -> list[RunRecord]:
     """The record of every run, in order: from the cache, trained here, or trained on worker processes."""
     records: list[RunRecord | None] = [None] * len(runs)
-    if cache is not None:
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1  # then rank 0 decides, in train_cached
+    if cache is not None and not distributed:
         with warnings.catch_warnings():  # a corrupt entry warns where it is retrained (below or in a worker)
             warnings.simplefilter("ignore")
             for i, run in enumerate(runs):
@@ -95,32 +102,43 @@ def train_runs(
     todo = sorted((i for i, r in enumerate(records) if r is None), key=lambda i: -runs[i].compute)
     device = runs[0].config.resolve_environment().device if runs else "cpu"
     n = plan_workers(workers, [runs[i] for i in todo], device, source)
-    if n == 1:
-        for i in todo:
+    if n > 1:
+        try:
+            _train_on_workers(n, [(i, runs[i]) for i in todo], source, cache, records)
+        except _Unloadable as exc:
+            if workers != "auto":
+                raise
+            warnings.warn(f"{exc}; training in this process instead", stacklevel=2)
+    for i in todo:
+        if records[i] is None:
             records[i] = train_cached(runs[i].factory, runs[i].spec, runs[i].config, source, cache)
-        return records
+    return records
+
+
+def _train_on_workers(n: int, jobs: list[tuple[int, Run]], source, cache, records: list) -> None:
+    """Train ``jobs`` on ``n`` spawned workers, filling ``records``; stop every worker on any error."""
     threads = max(1, available_cores() // n)
-    pool = ProcessPoolExecutor(
-        n, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker, initargs=(source, cache)
-    )
+    pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
+                               initargs=(os.getpid(), pickle.dumps(source), cache))  # fmt: skip
     finished = False
     try:
-        futures = [pool.submit(_train_job, i, replace(runs[i], config=_with_threads(runs[i].config, threads)))
-                   for i in todo]  # fmt: skip
+        futures = [pool.submit(_train_job, i, pickle.dumps(replace(run, config=_with_threads(run.config, threads))))
+                   for i, run in jobs]  # fmt: skip
         for future in as_completed(futures):
             i, record, caught = future.result()
             records[i] = record
-            for message, category in caught:
-                warnings.warn(message, category, stacklevel=2)
+            for message, category, filename, lineno in caught:
+                warnings.warn_explicit(message, category, filename, lineno)
         finished = True
     except BrokenProcessPool:
-        raise ScalingError("a training worker process died (out of memory?); its finished runs are cached") from None
+        codes = [p.exitcode for p in (getattr(pool, "_processes", None) or {}).values() if p.exitcode]
+        raise ScalingError(f"a training worker process died (exit codes {codes or 'unknown'}; out of memory?); "
+                           "the runs finished before are cached") from None  # fmt: skip
     finally:
         if not finished:  # Ctrl-C or an error: stop the runs in flight now rather than wait for them
             for process in list((getattr(pool, "_processes", None) or {}).values()):
                 process.terminate()
         pool.shutdown(wait=True, cancel_futures=True)
-    return records
 
 
 def _with_threads(config: TrainConfig, threads: int) -> TrainConfig:
@@ -143,18 +161,34 @@ def _picklable(runs: list[Run], source: DataSource) -> bool:
     return True
 
 
-_WORKER: dict = {}  # in a worker process: the sweep's data source and cache, sent once at start
+class _Unloadable(ScalingError):
+    """A worker could not unpickle a run or the data source (e.g. a module it cannot import)."""
 
 
-def _start_worker(source: DataSource, cache: RunCache | None) -> None:
-    """A worker leaves Ctrl-C to the parent, which terminates it (no traceback from every worker)."""
+_WORKER: dict = {}  # in a worker process: the parent's pid, the pickled data source and the cache
+
+
+def _start_worker(parent: int, source: bytes, cache: RunCache | None) -> None:
+    """Leave Ctrl-C to the parent, which terminates the workers (no traceback from each), and on Linux
+    end with the parent even when it is killed (a CI time-out) rather than train on for nobody."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform == "linux":
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died before the call above
+            os._exit(1)
     _WORKER.update(source=source, cache=cache)
 
 
-def _train_job(i: int, run: Run) -> tuple[int, RunRecord, list]:
-    """In a worker: train ``run`` through the cache; (index, record, [(message, category) of its warnings])."""
+def _train_job(i: int, blob: bytes) -> tuple[int, RunRecord, list]:
+    """In a worker: train the pickled run through the cache; (index, record, its warnings)."""
+    try:
+        run = pickle.loads(blob)
+        if isinstance(_WORKER["source"], bytes):
+            _WORKER["source"] = pickle.loads(_WORKER["source"])
+    except Exception as exc:  # any failure to import what the pickle names
+        raise _Unloadable(f"a worker process could not load the factory or the data source "
+                          f"({type(exc).__name__}: {exc})") from None  # fmt: skip
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         record = train_cached(run.factory, run.spec, run.config, _WORKER["source"], _WORKER["cache"])
-    return i, record, [(str(w.message), w.category) for w in caught]
+    return i, record, [(str(w.message), w.category, w.filename, w.lineno) for w in caught]

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 
 import pytest
 from torch import nn
@@ -47,6 +48,8 @@ def test_the_auto_rule(monkeypatch):
     assert plan_workers("auto", runs(6, big / 10), "cpu", source) == 1  # too little work for the start-up
     assert plan_workers("auto", runs(6, big), "cuda", source) == 1  # one GPU, one process
     assert plan_workers(3, runs(6, 0), "cpu", source) == 3 and plan_workers(8, runs(2, 0), "cpu", source) == 2
+    with pytest.raises(ScalingError, match="CPU only"):
+        plan_workers(2, runs(6, big), "cuda", source)
     with pytest.warns(UserWarning, match="cannot be sent to worker processes"):
         assert plan_workers("auto", runs(6, big, factory=lambda spec: build_reference(spec)), "cpu", source) == 1
     with pytest.raises(ScalingError, match="pickle"):
@@ -75,23 +78,26 @@ def test_workers_train_exactly_what_one_process_trains(tmp_path):
     assert again.trained == 0 and [p.losses for p in again.points] == [p.losses for p in here.points]
 
 
-class SlowFailure(nn.Module):
-    """Fails in its first forward pass, after the other worker has had time to finish its run."""
+class LateFailure(nn.Module):
+    """Fails in its first forward pass, once the other worker has stored its run ($WAIT_FOR_RUN_IN)."""
 
     def __init__(self, spec):
         super().__init__()
         self.inner = build_reference(spec)
 
     def forward(self, idx):
-        time.sleep(3)
+        runs_dir, deadline = os.environ["WAIT_FOR_RUN_IN"], time.monotonic() + 120
+        while not (os.path.isdir(runs_dir) and os.listdir(runs_dir)) and time.monotonic() < deadline:
+            time.sleep(0.05)
         raise RuntimeError("width 24 is broken")
 
 
 def fails_at_width_24(spec):
-    return SlowFailure(spec) if spec.width == 24 else build_reference(spec)
+    return LateFailure(spec) if spec.width == 24 else build_reference(spec)
 
 
-def test_a_worker_error_reaches_the_caller_and_finished_runs_stay(tmp_path):
+def test_a_worker_error_reaches_the_caller_and_finished_runs_stay(tmp_path, monkeypatch):
+    monkeypatch.setenv("WAIT_FOR_RUN_IN", str(tmp_path / "runs"))  # the spawned workers inherit it
     cache = RunCache(tmp_path)
     with pytest.raises(RuntimeError, match="width 24 is broken"):
         run_sweep(fails_at_width_24, SIZES, cache=cache, workers=2, **TINY)
@@ -119,6 +125,24 @@ def test_a_dead_worker_is_a_clear_error(tmp_path):
         run_sweep(dies_at_width_24, SIZES, cache=RunCache(tmp_path), workers=2, **TINY)
 
 
+def test_a_factory_a_worker_cannot_import_trains_here_under_auto(tmp_path, monkeypatch):
+    module = types.ModuleType("only_in_this_process")  # pickles by name here; a fresh interpreter lacks it
+    module.build = lambda spec: build_reference(spec)
+    module.build.__module__, module.build.__qualname__ = module.__name__, "build"
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setattr(parallel, "available_cores", lambda: 2)
+    from pytest_scaling.data import get_source
+
+    spec = ModelSpec(width=16, depth=1, vocab_size=64, seq_len=32)
+    todo = [Run(module.build, spec, TrainConfig(tokens=2048, eval_tokens=512, seed=s, threads=1), PARALLEL_MIN_FLOPS)
+            for s in range(2)]  # fmt: skip
+    with pytest.raises(ScalingError, match="could not load the factory"):
+        parallel.train_runs(todo, get_source(SRC), RunCache(tmp_path / "explicit"), workers=2)
+    with pytest.warns(UserWarning, match="could not load the factory.*training in this process"):
+        records = parallel.train_runs(todo, get_source(SRC), RunCache(tmp_path / "auto"), workers="auto")
+    assert [r.seed for r in records] == [0, 1] and not any(r.cached for r in records)
+
+
 def test_worker_warnings_are_raised_here(tmp_path):
     cache = RunCache(tmp_path)
     first = run_sweep("gpt", SIZES[:1], cache=cache, workers=1, **TINY)
@@ -141,7 +165,8 @@ if __name__ == "__main__":
 """
 
 
-def test_ctrl_c_stops_the_workers_and_keeps_finished_runs(tmp_path):
+@pytest.mark.parametrize("how", ["ctrl-c", "parent killed"])
+def test_stopping_the_sweep_stops_the_workers_and_keeps_finished_runs(tmp_path, how):
     script = tmp_path / "sweep.py"
     script.write_text(SWEEP_SCRIPT)
     runs_dir = tmp_path / "cache" / "runs"
@@ -151,9 +176,14 @@ def test_ctrl_c_stops_the_workers_and_keeps_finished_runs(tmp_path):
     while not (runs_dir.exists() and any(runs_dir.iterdir())) and time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.1)
-    os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends on Ctrl-C: the whole process group
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode != 0 and "KeyboardInterrupt" in err
+    assert runs_dir.exists() and any(runs_dir.iterdir()), "no run finished in 120 s"
+    if how == "ctrl-c":
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends: the whole process group
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode != 0 and "KeyboardInterrupt" in err
+    else:
+        proc.kill()  # the parent alone, as a CI time-out might: its workers must not train on
+        proc.communicate(timeout=30)
     (kept,) = runs_dir.iterdir()  # the small run, finished before Ctrl-C; the large one never finished
     assert json.loads(kept.read_text())["record"]["spec"]["width"] == 16
     deadline = time.monotonic() + 10  # the workers are terminated; multiprocessing's tracker exits after
