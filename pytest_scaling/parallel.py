@@ -165,7 +165,7 @@ class _Unloadable(ScalingError):
     """A worker could not unpickle a run or the data source (e.g. a module it cannot import)."""
 
 
-_WORKER: dict = {}  # in a worker process: the parent's pid, the pickled data source and the cache
+_WORKER: dict = {}  # in a worker process: the data source (pickled until first used) and the cache
 
 
 def _start_worker(parent: int, source: bytes, cache: RunCache | None) -> None:
