@@ -64,9 +64,8 @@ class Run:
 
 def plan_workers(workers: int | str, runs: list[Run], device: str, source: DataSource) -> int:
     """How many worker processes train ``runs`` (1: in this process), see the module docstring."""
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     if workers == "auto":
-        if device != "cpu" or distributed or len(runs) < 2 or sum(r.compute for r in runs) < PARALLEL_MIN_FLOPS:
+        if device != "cpu" or _under_torchrun() or len(runs) < 2 or sum(r.compute for r in runs) < PARALLEL_MIN_FLOPS:
             return 1
         n = min(len(runs), available_cores(), MAX_AUTO_WORKERS)
         if n > 1 and not _picklable(runs, source):
@@ -79,7 +78,7 @@ def plan_workers(workers: int | str, runs: list[Run], device: str, source: DataS
         return n
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ScalingDataError(f"workers must be 'auto' or an int >= 1, got {workers!r}")
-    if workers > 1 and distributed:
+    if workers > 1 and _under_torchrun():
         raise ScalingError("workers > 1 cannot be combined with torchrun: its ranks train each run together")
     if workers > 1 and device != "cpu":
         raise ScalingError(f"workers > 1 trains on a CPU only; device {device!r} is used by one process")
@@ -93,8 +92,7 @@ def train_runs(
 ) -> list[RunRecord]:
     """The record of every run, in order: from the cache, trained here, or trained on worker processes."""
     records: list[RunRecord | None] = [None] * len(runs)
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1  # then rank 0 decides, in train_cached
-    if cache is not None and not distributed:
+    if cache is not None and not _under_torchrun():  # under torchrun rank 0 decides, in train_cached
         with warnings.catch_warnings():  # a corrupt entry warns where it is retrained (below or in a worker)
             warnings.simplefilter("ignore")
             for i, run in enumerate(runs):
@@ -139,6 +137,10 @@ def _train_on_workers(n: int, jobs: list[tuple[int, Run]], source, cache, record
             for process in list((getattr(pool, "_processes", None) or {}).values()):
                 process.terminate()
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _under_torchrun() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
 def _with_threads(config: TrainConfig, threads: int) -> TrainConfig:

@@ -114,20 +114,17 @@ def test_bad_option_values_are_usage_errors(project, args, message):
     result.stderr.fnmatch_lines([f"*{message}*"])
 
 
-def test_bad_ini_value_is_a_usage_error(pytester, project):
+@pytest.mark.parametrize(
+    "line, message",
+    [("scaling_device = tpu", "scaling_device must be auto, cpu or cuda"),
+     ("scaling_workers = many", "scaling_workers: expected a number")],
+)  # fmt: skip
+def test_bad_ini_value_is_a_usage_error(pytester, project, line, message):
     _, run = project
-    pytester.makeini("[pytest]\nscaling_device = tpu\n")
+    pytester.makeini(f"[pytest]\n{line}\n")
     result = run()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "scaling_device must be auto, cpu or cuda" in result.stderr.str()
-
-
-def test_bad_workers_ini_value_is_a_usage_error(pytester, project):
-    _, run = project
-    pytester.makeini("[pytest]\nscaling_workers = many\n")
-    result = run()
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "scaling_workers: expected a number" in result.stderr.str()
+    assert message in result.stderr.str()
 
 
 @pytest.mark.slow
