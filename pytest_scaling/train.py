@@ -337,7 +337,7 @@ def _run(accelerator, build, factory, spec, config, source, start) -> RunRecord:
     # 1.5% of a width-64 run on a CPU); under DeepSpeed or FSDP (set up from Accelerate's environment)
     # the wrapper's step is the right one.
     plain = optimizer.scaler is None and accelerator.distributed_type in _PLAIN_DISTRIBUTED
-    step_fn, zero_grad = (optimizer.optimizer if plain else optimizer).step, optimizer.zero_grad
+    optimizer_step = (optimizer.optimizer if plain else optimizer).step
     batches = source.train_batches(batch_seqs, spec.seq_len, seed=config.seed)
     check_every = max(1, len(sizes) // config.curve_points)
     curve: list[list[float]] = []
@@ -356,8 +356,8 @@ def _run(accelerator, build, factory, spec, config, source, start) -> RunRecord:
         accelerator.backward(loss)
         if config.grad_clip:
             torch.nn.utils.clip_grad_norm_(trainable, config.grad_clip, foreach=True)
-        step_fn()
-        zero_grad(set_to_none=True)
+        optimizer_step()
+        optimizer.zero_grad(set_to_none=True)
         running += loss.detach()
         since += 1
         seen += size * spec.seq_len
