@@ -31,6 +31,7 @@ from filelock import FileLock
 from . import __version__
 from . import train as train_module
 from .data import DataSource, get_source
+from .hardware import launch_world_size
 from .model import ModelSpec, factory_identity
 from .train import RunRecord, TrainConfig, train
 
@@ -135,7 +136,7 @@ def _distributed(device: str) -> tuple[int, int]:
     A process group this starts is destroyed at exit: left alive, a rank sometimes aborted while the
     interpreter shut down ("terminate called without an active exception", 1 in 4 two-rank runs here).
     """
-    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+    if launch_world_size() == 1:
         return 0, 1
     import torch.distributed as dist
     from accelerate.state import PartialState

@@ -34,6 +34,7 @@ __all__ = [
     "cpu_has_native_bf16",
     "cpu_peak_flops",
     "default_threads",
+    "launch_world_size",
     "device_name",
     "mfu",
     "peak_flops",
@@ -176,6 +177,11 @@ def _cpu_model() -> str:
         if line.startswith("model name"):
             return line.partition(":")[2].strip()
     return platform.processor() or platform.machine()
+
+
+def launch_world_size() -> int:
+    """Processes of this ``torchrun`` launch (``WORLD_SIZE``; 1 outside one)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def _sibling_processes() -> int:

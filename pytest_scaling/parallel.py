@@ -42,7 +42,7 @@ from dataclasses import dataclass, replace
 from .cache import RunCache, train_cached
 from .data import DataSource
 from .errors import ScalingDataError, ScalingError
-from .hardware import available_cores
+from .hardware import available_cores, launch_world_size
 from .model import ModelSpec
 from .train import RunRecord, TrainConfig
 
@@ -65,7 +65,8 @@ class Run:
 def plan_workers(workers: int | str, runs: list[Run], device: str, source: DataSource) -> int:
     """How many worker processes train ``runs`` (1: in this process), see the module docstring."""
     if workers == "auto":
-        if device != "cpu" or _under_torchrun() or len(runs) < 2 or sum(r.compute for r in runs) < PARALLEL_MIN_FLOPS:
+        little = len(runs) < 2 or sum(r.compute for r in runs) < PARALLEL_MIN_FLOPS
+        if device != "cpu" or launch_world_size() > 1 or little:
             return 1
         n = min(len(runs), available_cores(), MAX_AUTO_WORKERS)
         if n > 1 and not _picklable(runs, source):
@@ -78,7 +79,7 @@ def plan_workers(workers: int | str, runs: list[Run], device: str, source: DataS
         return n
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ScalingDataError(f"workers must be 'auto' or an int >= 1, got {workers!r}")
-    if workers > 1 and _under_torchrun():
+    if workers > 1 and launch_world_size() > 1:
         raise ScalingError("workers > 1 cannot be combined with torchrun: its ranks train each run together")
     if workers > 1 and device != "cpu":
         raise ScalingError(f"workers > 1 trains on a CPU only; device {device!r} is used by one process")
@@ -92,7 +93,7 @@ def train_runs(
 ) -> list[RunRecord]:
     """The record of every run, in order: from the cache, trained here, or trained on worker processes."""
     records: list[RunRecord | None] = [None] * len(runs)
-    if cache is not None and not _under_torchrun():  # under torchrun rank 0 decides, in train_cached
+    if cache is not None and not launch_world_size() > 1:  # under torchrun rank 0 decides, in train_cached
         with warnings.catch_warnings():  # a corrupt entry warns where it is retrained (below or in a worker)
             warnings.simplefilter("ignore")
             for i, run in enumerate(runs):
@@ -137,10 +138,6 @@ def _train_on_workers(n: int, jobs: list[tuple[int, Run]], source, cache, record
             for process in list((getattr(pool, "_processes", None) or {}).values()):
                 process.terminate()
         pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _under_torchrun() -> bool:
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
 def _with_threads(config: TrainConfig, threads: int) -> TrainConfig:
