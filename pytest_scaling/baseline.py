@@ -21,7 +21,6 @@ import datetime as _dt
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +28,7 @@ import numpy as np
 
 from . import __version__
 from .errors import ScalingDataError, ScalingError
+from .files import atomic_write
 from .fit import fit
 from .laws import PowerLaw
 from .solver import solve
@@ -178,7 +178,7 @@ class Baseline:
             "factory": self.factory,
             "data": self.data,
             "trainer": self.trainer,
-            "points": self.points,
+            "points": [{**p, "losses": [x if math.isfinite(x) else None for x in p["losses"]]} for p in self.points],
             "law": {"form": "L(C) = E + A * C^-alpha", "params": curve.params if curve else {}, "ci95": ci},
             "noise": {"relative_seed_std": None if curve is None or math.isnan(curve.noise) else curve.noise,
                       "dof": curve.noise_dof if curve else 0},
@@ -189,12 +189,7 @@ class Baseline:
         """Write atomically (temporary file + rename), keys sorted for reviewable diffs."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(self.to_dict(), handle, indent=2, sort_keys=True, allow_nan=False)
-            handle.write("\n")
-        os.replace(tmp, path)
-        return path
+        return atomic_write(path, json.dumps(self.to_dict(), indent=2, sort_keys=True, allow_nan=False) + "\n")
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Baseline:
@@ -204,7 +199,8 @@ class Baseline:
             d = json.loads(path.read_text())
             if d.get("format") != FORMAT:
                 raise ValueError(f"unknown format {d.get('format')!r} (this version reads {FORMAT})")
-            base = cls(d["name"], d["factory"], d["data"], d["trainer"], d["points"],
+            points = [{**p, "losses": [math.inf if x is None else x for x in p["losses"]]} for p in d["points"]]
+            base = cls(d["name"], d["factory"], d["data"], d["trainer"], points,
                        d["bootstrap"]["seed"], d["library_version"], d.get("created", ""),
                        d.get("recorded_by", ""))  # fmt: skip
             base.curve = fit_curve([p["compute"] for p in base.points], [p["losses"] for p in base.points],

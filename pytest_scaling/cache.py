@@ -1,16 +1,17 @@
 """Content-addressed run cache: one JSON file per finished run, keyed by everything that changes it.
 
-The key is the sha256 of the model spec, the factory identity (its source included), the data
-identity, the training config (device and precision resolved; the thread count left out, it only
-changes rounding), the number of processes, the library version and a hash of the trainer's source
-(``train.py``: its default rules decide the learning rate and batch of a config that leaves them unset). Entries live in
-``<root>/runs/<key>.json`` (default root ``.scaling/``, which gets a ``.gitignore`` of ``*``).
+The key is the sha256 of the model spec, the run identity of :mod:`pytest_scaling.identity` (the
+factory's normalised code across the user's modules, and the built model's behavioural fingerprint),
+the data identity, the training config (device and precision resolved; the thread count left out, it
+only changes rounding), the number of processes, the library version and the trainer's own code
+identity (its default rules decide the learning rate and batch of a config that leaves them unset).
+Entries live in ``<root>/runs/<key>.json`` (default root ``.scaling/``, which gets a ``.gitignore`` of ``*``).
 
 Writes are atomic (a temporary file in the same directory, then ``os.replace``), so an interrupted
 process never leaves a half-written entry, and each run is stored as soon as it finishes. A file
 lock per key (``<root>/locks/<key>.lock``) makes concurrent processes (pytest-xdist workers) train a
 run once: the second waits, then finds the entry. A corrupt or truncated entry is ignored with a
-warning naming the file, and retrained. Under ``torchrun`` only rank 0 locks, reads the decision and
+warning naming the file (once), and retrained. Under ``torchrun`` only rank 0 locks, reads the decision and
 writes; the other ranks follow its decision.
 """
 
@@ -19,20 +20,19 @@ from __future__ import annotations
 import atexit
 import functools
 import hashlib
-import inspect
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
 from filelock import FileLock
 
 from . import __version__
-from . import train as train_module
 from .data import DataSource, get_source
+from .files import atomic_write
 from .hardware import launch_world_size
-from .model import ModelSpec, factory_identity
+from .identity import code_identity, probe_model
+from .model import ModelSpec
 from .train import RunRecord, TrainConfig, train
 
 __all__ = ["DEFAULT_ROOT", "RunCache", "run_key_inputs", "train_cached"]
@@ -42,7 +42,7 @@ DEFAULT_ROOT = ".scaling"
 
 @functools.cache
 def _trainer_identity() -> str:
-    return hashlib.sha256(inspect.getsource(train_module).encode()).hexdigest()[:16]
+    return code_identity(train)
 
 
 def _digest(inputs: dict) -> str:
@@ -50,14 +50,17 @@ def _digest(inputs: dict) -> str:
 
 
 def run_key_inputs(
-    factory: object, spec: ModelSpec, config: TrainConfig, source: DataSource, world_size: int = 1
-) -> dict:
-    """Everything that determines a run's result, as a JSON-able dict (the cache key hashes it)."""
+    factory: object, spec: ModelSpec, config: TrainConfig, source: DataSource, world_size: int = 1,
+    fingerprint: str | None = None,
+) -> dict:  # fmt: skip
+    """Everything that determines a run's result, as a JSON-able dict (the cache key hashes it).
+    ``fingerprint``: the model's behavioural fingerprint when already known (else it is probed)."""
     resolved = config.resolve_environment().to_dict()
     resolved.pop("threads")
     return {
         "spec": spec.to_dict(),
-        "factory": factory_identity(factory),
+        "factory": code_identity(factory),
+        "fingerprint": fingerprint or probe_model(factory, spec).fingerprint,
         "data": dict(source.identity),
         "config": resolved,
         "world_size": world_size,
@@ -67,17 +70,19 @@ def run_key_inputs(
 
 
 class RunCache:
-    """A directory of finished runs (see the module docstring)."""
+    """A directory of finished runs (see the module docstring). Entries stored before ``retrain_before``
+    (seconds since the epoch; ``--scaling-retrain`` passes the session's start) count as missing."""
 
-    def __init__(self, root: str | os.PathLike = DEFAULT_ROOT) -> None:
+    def __init__(self, root: str | os.PathLike = DEFAULT_ROOT, retrain_before: float | None = None) -> None:
         self.root = Path(root)
+        self.retrain_before = retrain_before
 
     def key(
         self, factory: object, spec: ModelSpec, config: TrainConfig, source: str | DataSource | None = None,
-        world_size: int = 1,
+        world_size: int = 1, fingerprint: str | None = None,
     ) -> str:  # fmt: skip
         """The sha256 hex key of a run."""
-        return _digest(run_key_inputs(factory, spec, config, get_source(source), world_size))
+        return _digest(run_key_inputs(factory, spec, config, get_source(source), world_size, fingerprint))
 
     def path(self, key: str) -> Path:
         return self.root / "runs" / f"{key}.json"
@@ -87,10 +92,13 @@ class RunCache:
         self._ensure_root()
         return FileLock(str(self.root / "locks" / f"{key}.lock"))
 
-    def get(self, key: str) -> RunRecord | None:
-        """The stored record (``cached=True``), or ``None`` when absent or unreadable (with a warning)."""
+    def get(self, key: str, *, warn: bool = True) -> RunRecord | None:
+        """The stored record (``cached=True``), or ``None`` when absent or unreadable (with a warning
+        unless ``warn`` is false: a look-up that the caller repeats under the lock)."""
         path = self.path(key)
         try:
+            if self.retrain_before is not None and path.stat().st_mtime < self.retrain_before:
+                return None
             text = path.read_text()
         except FileNotFoundError:
             return None
@@ -100,7 +108,8 @@ class RunCache:
                 raise ValueError(f"entry key {entry.get('key')!r} does not match")
             record = RunRecord.from_dict(entry["record"])
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            warnings.warn(f"ignoring corrupt run cache entry {path} ({exc}); retraining it", stacklevel=2)
+            if warn:
+                warnings.warn(f"ignoring corrupt run cache entry {path} ({exc}); retraining it", stacklevel=2)
             return None
         record.cached = True
         return record
@@ -108,19 +117,8 @@ class RunCache:
     def put(self, key: str, record: RunRecord, inputs: dict | None = None) -> Path:
         """Store ``record`` atomically under ``key`` (``inputs``, if given, is kept for inspection)."""
         self._ensure_root()
-        path = self.path(key)
         entry = {"key": key, "inputs": inputs, "record": {**record.to_dict(), "cached": False}}
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{key[:16]}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(entry, f, sort_keys=True, indent=1)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return atomic_write(self.path(key), json.dumps(entry, sort_keys=True, indent=1))
 
     def _ensure_root(self) -> None:
         for sub in ("runs", "locks"):
@@ -157,19 +155,20 @@ def _destroy_process_group() -> None:
 
 def train_cached(
     factory: object, spec: ModelSpec, config: TrainConfig, source: str | DataSource | None = None,
-    cache: RunCache | None = None,
+    cache: RunCache | None = None, *, fingerprint: str | None = None,
 ) -> RunRecord:  # fmt: skip
     """:func:`~pytest_scaling.train.train` through ``cache``: a stored run is returned with
-    ``cached=True`` and nothing is trained; a new run is stored as soon as it finishes."""
+    ``cached=True`` and nothing is trained; a new run is stored as soon as it finishes.
+    ``fingerprint``: the model's behavioural fingerprint, when the caller has probed the model."""
     if cache is None:
         return train(factory, spec, config, source)
     source = get_source(source)
     rank, world = _distributed(config.resolve_environment().device)
-    inputs = run_key_inputs(factory, spec, config, source, world)
+    inputs = run_key_inputs(factory, spec, config, source, world, fingerprint)
     key = _digest(inputs)
     if world > 1:
         return _train_cached_distributed(factory, spec, config, source, cache, key, inputs, rank)
-    record = cache.get(key)
+    record = cache.get(key, warn=False)
     if record is not None:
         return record
     with cache.lock(key):

@@ -117,9 +117,20 @@ def _count(text: str) -> int:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (value >= 1 and value == int(value)):
+    if not (np.isfinite(value) and value >= 1 and value == int(value)):
         raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text}")
     return int(value)
+
+
+def _positive_float(text: str) -> float:
+    """A finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (np.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
+    return value
 
 
 def _add_train(sub) -> None:
@@ -135,13 +146,13 @@ def _add_train(sub) -> None:
     p.add_argument("--seq-len", type=int, default=128, help="context length T (default 128)")
     budget = p.add_mutually_exclusive_group(required=True)
     budget.add_argument("--tokens", type=_count, help="training tokens, e.g. 2e6")
-    budget.add_argument("--tokens-per-param", type=float, metavar="R",
+    budget.add_argument("--tokens-per-param", type=_positive_float, metavar="R",
                         help="training tokens = R x non-embedding parameters (Chinchilla: 20)")  # fmt: skip
     p.add_argument("--data", default="synthetic", metavar="SPEC",
                    help="synthetic[:k=v,...] (default), stdlib, text:PATH, bin:PATH:vocab=N, hf:PATH")
     p.add_argument("--factory", default="gpt", help="model factory: 'gpt' or 'package.module:function'")
     p.add_argument("--seed", type=int, default=0, help="seed of the initialisation and data order")
-    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the size rule)")
+    p.add_argument("--lr", type=_positive_float, default=None, help="peak learning rate (default: the size rule)")
     p.add_argument("--batch-tokens", type=_count, default=None, help="tokens per step (default: the rule)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--threads", type=_count, default=None, help="CPU threads (default: torch's)")
@@ -166,7 +177,8 @@ def _finite_or_none(value):
 def _run_train(args) -> int:
     from .cache import RunCache, train_cached
     from .data import get_source
-    from .model import ModelSpec, count_params, resolve_factory
+    from .identity import probe_model
+    from .model import ModelSpec
     from .train import COMPUTE_METHOD, TrainConfig
 
     source = get_source(args.data)
@@ -174,12 +186,8 @@ def _run_train(args) -> int:
                      vocab_size=source.vocab_size)  # fmt: skip
     tokens = args.tokens
     if tokens is None:
-        if not args.tokens_per_param > 0:
-            raise ScalingDataError(f"--tokens-per-param must be > 0, got {args.tokens_per_param}")
-        n_params = count_params(resolve_factory(args.factory)(spec), spec).non_embedding
+        n_params = probe_model(args.factory, spec).params.non_embedding
         tokens = max(1, round(args.tokens_per_param * n_params))
-    if args.lr is not None and not args.lr > 0:
-        raise ScalingDataError(f"--lr must be > 0, got {args.lr}")
     config = TrainConfig(tokens=tokens, lr=args.lr, batch_tokens=args.batch_tokens, seed=args.seed,
                          device=args.device, threads=args.threads)  # fmt: skip
     cache = RunCache(args.cache) if args.cache else None
@@ -219,7 +227,10 @@ def _rank() -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="pytest-scaling", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"pytest-scaling {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_fit(sub)
     _add_train(sub)

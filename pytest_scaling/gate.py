@@ -14,14 +14,21 @@ combined (Stouffer) ``sum z_i / sqrt(K)`` exceeds ``Q(1 - ALPHA)``, Q the quanti
 the pooled noise's degrees of freedom (the normal's when the noise is assumed); with ``rtol`` a size fails
 when its relative deviation exceeds ``rtol`` instead. Being better than the curve always passes.
 
-Baselines: a helper that names a baseline file that does not exist records it from its sweep (the first
-use). Under ``--scaling-update`` the test that recorded a baseline re-records it; every other test that
-names it (a variant gated against the reference) is compared with it as usual, never writes it.
+A size with a diverged run (see :mod:`pytest_scaling.train`) is ``DIVERGED`` and fails ``assert_on_curve``
+and ``assert_beats_curve``; ``compute_multiplier`` fails when every run of a size diverged.
+
+Baselines: a helper that names a baseline file that does not exist fails with the command that records it
+(and the closest existing names); under ``--scaling-update`` it records it. The test that recorded a
+baseline re-records it under ``--scaling-update``; every other test that names it (a variant gated
+against the reference) is compared with it as usual, never writes it. A sweep with diverged runs is not
+recorded unless ``--scaling-allow-diverged`` is given.
 """
 
 from __future__ import annotations
 
+import difflib
 import math
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +58,7 @@ class GateContext:
     writer: bool = True  # False on torchrun ranks other than 0
     nodeid: str = ""
     reports: list = field(default_factory=list)
+    allow_diverged: bool = False  # record a baseline although some of its runs diverged
 
 
 def _context(result: SweepResult) -> GateContext:
@@ -72,14 +80,23 @@ def _load_or_record(result: SweepResult, baseline: str | Baseline, check: str) -
     ctx = _context(result)
     path = Path(baseline) if str(baseline).endswith(".json") else ctx.baselines_dir / f"{baseline}.json"
     name = path.stem
+    if not path.exists() and not ctx.update:
+        _fail(_missing(name, path, ctx.nodeid))
     if not path.exists() or (ctx.update and _owns(ctx.nodeid, path)):
         verdict = "updated" if path.exists() else "recorded"
+        diverged = [f"{p.label} ({p.diverged} of {len(p.losses)} runs)" for p in result.points if p.diverged]
+        if diverged and not ctx.allow_diverged:
+            _fail(f"cannot record baseline {name!r}: runs diverged at {', '.join(diverged)}; fix the run (a lower "
+                  "learning rate?) or record it anyway with --scaling-allow-diverged")  # fmt: skip
         try:
             recorded = Baseline.from_sweep(name, result, recorded_by=ctx.nodeid)
         except ScalingError as exc:
             _fail(f"cannot record baseline {name!r}: {exc}")
         if ctx.writer:
-            recorded.save(path)
+            try:
+                recorded.save(path)
+            except OSError as exc:
+                _fail(f"cannot write baseline {name!r} to {path}: {exc.strerror or exc}")
         ctx.reports.append(_report(result, recorded, check, verdict, f"baseline {name!r} {verdict} at {path}"))
         return None
     try:
@@ -91,6 +108,16 @@ def _load_or_record(result: SweepResult, baseline: str | Baseline, check: str) -
         _fail(f"baseline {name!r} ({path}) was recorded with other settings than this run: " + "; ".join(diffs)
               + ". Re-record it with `pytest --scaling --scaling-update` if the change is intended.")  # fmt: skip
     return loaded
+
+
+def _missing(name: str, path: Path, nodeid: str) -> str:
+    """Why a named baseline that does not exist fails, with the command that records it."""
+    existing = sorted(p.stem for p in path.parent.glob("*.json")) if path.parent.is_dir() else []
+    close = difflib.get_close_matches(name, existing, n=3, cutoff=0.6)
+    known = (f"; did you mean {' or '.join(repr(c) for c in close)}?" if close
+             else f"; existing baselines in {path.parent}: {', '.join(existing)}" if existing else "")  # fmt: skip
+    command = "pytest --scaling --scaling-update" + (f" {shlex.quote(nodeid)}" if nodeid else "")
+    return f"baseline {name!r} does not exist ({path}){known}. To record it from this test: {command}"
 
 
 def _owns(nodeid: str, path: Path) -> bool:
@@ -237,9 +264,9 @@ def assert_on_curve(result: SweepResult, baseline: str | Baseline = "reference",
     for r in comp.rows:
         worse = r["deviation"] > rtol if rtol is not None else r["z"] > z_size
         better = r["deviation"] < -rtol if rtol is not None else r["z"] < -z_size
-        r["verdict"] = "WORSE" if worse else "better" if better else "on curve"
+        r["verdict"] = "DIVERGED" if r["diverged"] else "WORSE" if worse else "better" if better else "on curve"
     combined_worse = rtol is None and comp.stouffer > z_all
-    failed = any(r["verdict"] == "WORSE" for r in comp.rows) or combined_worse
+    failed = any(r["verdict"] in ("WORSE", "DIVERGED") for r in comp.rows) or combined_worse
     worst = max(comp.rows, key=lambda r: r["deviation"])
     rule = f"rtol={rtol:g}" if rtol is not None else (
         f"noise-aware: size z > {z_size:.2f} or combined z > {z_all:.2f}; seed noise "
@@ -263,7 +290,7 @@ def assert_beats_curve(result: SweepResult, baseline: str | Baseline = "referenc
     K = len(comp.rows)
     for r in comp.rows:
         r["z_better"] = (math.log(1 - margin) - math.log(r["loss"] / r["predicted"])) / r["sigma"]
-        r["verdict"] = "better" if r["z_better"] > z_size else "not better"
+        r["verdict"] = "DIVERGED" if r["diverged"] else "better" if r["z_better"] > z_size else "not better"
     combined = float(sum(r["z_better"] for r in comp.rows) / math.sqrt(K))
     probability = comp.cdf(combined)
     failed = any(r["verdict"] != "better" for r in comp.rows) or combined < comp.quantile(1 - ALPHA)
@@ -316,10 +343,14 @@ class Multiplier:
 def compute_multiplier(result: SweepResult, baseline: str | Baseline = "reference", level: float = 0.95):
     """The compute multiplier with a bootstrap interval (baseline replicas x candidate seed noise);
     None when this call recorded the baseline."""
+    __tracebackhide__ = True
     against = _against(result, baseline, "multiplier")
     if against is None:
         return None
     base, comp, _ = against
+    lost = [r["label"] for r in comp.rows if not math.isfinite(r["loss"])]
+    if lost:
+        _fail(f"no compute multiplier against {base.name!r}: every run diverged at {', '.join(lost)}")
     rng = np.random.default_rng(0)
     logs = []
     for r in comp.rows:

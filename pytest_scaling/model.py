@@ -36,12 +36,8 @@ Training compute is ``C = flops_per_token * tokens``.
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib
-import inspect
 import math
-import sys
-import types
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
@@ -244,66 +240,6 @@ def resolve_factory(factory: str | Factory) -> Factory:
     raise ScalingDataError(
         f"unknown model factory {factory!r}; valid names: {sorted(FACTORIES)} or 'package.module:function'"
     )
-
-
-def _code_names(obj: object) -> set[str]:
-    """Global names read by a function or by a class's methods (nested code objects included)."""
-    codes = []
-    if isinstance(obj, types.FunctionType):
-        codes.append(obj.__code__)
-    elif isinstance(obj, type):
-        for value in vars(obj).values():
-            func = getattr(value, "__func__", None) or getattr(value, "fget", None) or value
-            if isinstance(func, types.FunctionType):
-                codes.append(func.__code__)
-    names: set[str] = set()
-    while codes:
-        code = codes.pop()
-        names.update(code.co_names)
-        codes.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
-    return names
-
-
-def _source(obj: object) -> str:
-    try:
-        return inspect.getsource(obj)  # type: ignore[arg-type]
-    except (OSError, TypeError):
-        code = getattr(obj, "__code__", None)
-        return repr((code.co_code, code.co_consts)) if code is not None else repr(obj)
-
-
-def factory_identity(factory: str | Factory) -> str:
-    """``"module.qualname@<sha256[:16]>"`` over the factory's qualified name and source, plus the source of
-    every function or class of the same module that it uses (transitively, e.g. the model class it
-    builds). Editing any of them changes the identity; editing unrelated code in the module does not."""
-    factory = resolve_factory(factory)
-    hasher = hashlib.sha256()
-    if isinstance(factory, functools.partial):
-        hasher.update(repr((sorted(factory.keywords.items()), factory.args)).encode())
-        factory = factory.func
-    if not isinstance(factory, types.FunctionType | type):
-        factory = type(factory)  # a callable instance: its class defines the behaviour
-    module_name = factory.__module__
-    module = sys.modules.get(module_name)
-    namespace = vars(module) if module is not None else {}
-    qualname = f"{module_name}.{factory.__qualname__}"
-    seen: set[int] = set()
-    todo: list[object] = [factory]
-    while todo:
-        obj = todo.pop()
-        if id(obj) in seen:
-            continue
-        seen.add(id(obj))
-        hasher.update(f"{getattr(obj, '__qualname__', '')}\n{_source(obj)}\n".encode())
-        deps = [namespace.get(name) for name in sorted(_code_names(obj))]
-        if isinstance(obj, type):
-            deps.extend(obj.__bases__)
-        todo.extend(
-            dep
-            for dep in deps
-            if isinstance(dep, types.FunctionType | type) and getattr(dep, "__module__", None) == module_name
-        )
-    return f"{qualname}@{hasher.hexdigest()[:16]}"
 
 
 def logits_of(output: object) -> torch.Tensor:

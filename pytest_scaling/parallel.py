@@ -54,12 +54,14 @@ MAX_AUTO_WORKERS = 16  # each worker holds its own torch and data source
 
 @dataclass(frozen=True)
 class Run:
-    """One run of a sweep; ``compute`` (training FLOPs) orders the runs, largest first."""
+    """One run of a sweep; ``compute`` (training FLOPs) orders the runs, largest first; ``fingerprint`` is
+    the model's behavioural fingerprint (:func:`pytest_scaling.identity.probe_model`), probed once per size."""
 
     factory: object
     spec: ModelSpec
     config: TrainConfig
     compute: float
+    fingerprint: str | None = None
 
 
 def plan_workers(workers: int | str, runs: list[Run], device: str, source: DataSource) -> int:
@@ -94,10 +96,9 @@ def train_runs(
     """The record of every run, in order: from the cache, trained here, or trained on worker processes."""
     records: list[RunRecord | None] = [None] * len(runs)
     if cache is not None and not launch_world_size() > 1:  # under torchrun rank 0 decides, in train_cached
-        with warnings.catch_warnings():  # a corrupt entry warns where it is retrained (below or in a worker)
-            warnings.simplefilter("ignore")
-            for i, run in enumerate(runs):
-                records[i] = cache.get(cache.key(run.factory, run.spec, run.config, source))
+        for i, run in enumerate(runs):  # a corrupt entry warns where it is retrained (below or in a worker)
+            key = cache.key(run.factory, run.spec, run.config, source, fingerprint=run.fingerprint)
+            records[i] = cache.get(key, warn=False)
     todo = sorted((i for i, r in enumerate(records) if r is None), key=lambda i: -runs[i].compute)
     device = runs[0].config.resolve_environment().device if runs else "cpu"
     n = plan_workers(workers, [runs[i] for i in todo], device, source)
@@ -110,7 +111,8 @@ def train_runs(
             warnings.warn(f"{exc}; training in this process instead", stacklevel=2)
     for i in todo:
         if records[i] is None:
-            records[i] = train_cached(runs[i].factory, runs[i].spec, runs[i].config, source, cache)
+            run = runs[i]
+            records[i] = train_cached(run.factory, run.spec, run.config, source, cache, fingerprint=run.fingerprint)
     return records
 
 
@@ -189,5 +191,6 @@ def _train_job(i: int, blob: bytes) -> tuple[int, RunRecord, list]:
                           f"({type(exc).__name__}: {exc})") from None  # fmt: skip
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        record = train_cached(run.factory, run.spec, run.config, _WORKER["source"], _WORKER["cache"])
+        record = train_cached(run.factory, run.spec, run.config, _WORKER["source"], _WORKER["cache"],
+                              fingerprint=run.fingerprint)  # fmt: skip
     return i, record, [(str(w.message), w.category, w.filename, w.lineno) for w in caught]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -15,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-_SEEDS_HELP = "seeds per size for every sweep (overrides the tests' seeds=)"
+_SEEDS_HELP = "seeds per size for sweeps that give a count (seeds=2); explicit seed lists are kept"
+_PATH_OPTIONS = ("--scaling-baselines", "--scaling-cache", "--scaling-markdown", "--scaling-json", "--scaling-plot")
 
 
 def _int_at_least(minimum: int):
@@ -24,7 +26,7 @@ def _int_at_least(minimum: int):
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if value != int(value) or value < minimum:
+        if not math.isfinite(value) or value != int(value) or value < minimum:
             raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
         return int(value)
 
@@ -42,8 +44,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--scaling-only", action="store_true", help="run only tests marked 'scaling' (implies --scaling)")
     group.addoption("--scaling-update", action="store_true",
                     help="re-record baselines, each by the test that recorded it (implies --scaling)")  # fmt: skip
-    group.addoption("--scaling-baselines", metavar="DIR", help="baseline directory (default: scaling_baselines/)")
-    group.addoption("--scaling-cache", metavar="DIR", help="run cache directory (default: .scaling/)")
+    group.addoption("--scaling-allow-diverged", action="store_true",
+                    help="record baselines even when some of their runs diverged")  # fmt: skip
+    group.addoption("--scaling-retrain", action="store_true",
+                    help="retrain every run once, ignoring the run cache's earlier entries")  # fmt: skip
+    group.addoption("--scaling-baselines", metavar="DIR",
+                    help="baseline directory (default: scaling_baselines/); write --scaling-baselines=DIR")  # fmt: skip
+    group.addoption("--scaling-cache", metavar="DIR",
+                    help="run cache directory (default: .scaling/); write --scaling-cache=DIR")  # fmt: skip
     group.addoption("--scaling-seeds", metavar="N", type=_int_at_least(1), help=_SEEDS_HELP)
     group.addoption("--scaling-max-params", metavar="N", type=_int_at_least(1),
                     help="skip sizes with more non-embedding parameters (small CI runners)")  # fmt: skip
@@ -67,6 +75,8 @@ class ScalingSession:
 
     enabled: bool
     update: bool
+    allow_diverged: bool
+    retrain: bool
     baselines: Path
     cache: Path
     device: str
@@ -75,6 +85,7 @@ class ScalingSession:
     workers: int | str
     writer: bool
     started: float = field(default_factory=time.perf_counter)
+    started_at: float = field(default_factory=time.time)
     reports: list = field(default_factory=list)
     written: list = field(default_factory=list)
     errors: list = field(default_factory=list)
@@ -110,6 +121,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SESSION] = ScalingSession(
         enabled=config.getoption("scaling") or config.getoption("scaling_only") or update,
         update=update,
+        allow_diverged=config.getoption("scaling_allow_diverged"),
+        retrain=config.getoption("scaling_retrain"),
         baselines=_resolve(config, "scaling_baselines", "scaling_baselines"),
         cache=_resolve(config, "scaling_cache", "scaling_cache"),
         device=device,
@@ -133,6 +146,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if item.get_closest_marker("scaling"):
                 item.add_marker(skip)
+    else:
+        _check_rootdir(config, [item for item in items if item.get_closest_marker("scaling")])
+
+
+def _check_rootdir(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Refuse baselines under a rootdir that does not hold the scaling tests: pytest reads a path option's
+    value written with a space (``--scaling-cache /other/project/.scaling``) as a path to test, and may
+    take another project as its rootdir, whose baselines would then be read and written."""
+    if config.getoption("scaling_baselines") and Path(config.getoption("scaling_baselines")).is_absolute():
+        return  # an explicit directory, not one found through the rootdir
+    outside = sorted({str(item.path) for item in items if not item.path.is_relative_to(config.rootpath)})
+    if not outside:
+        return
+    args = list(config.invocation_params.args)
+    spaced = [f"{a} {b}" for a, b in zip(args, args[1:], strict=False) if a in _PATH_OPTIONS]
+    hint = (f"; pytest read the value of `{spaced[0]}` as a path to test: write `{spaced[0].replace(' ', '=', 1)}`"
+            if spaced else "; pass --rootdir=DIR or --scaling-baselines=DIR")  # fmt: skip
+    raise pytest.UsageError(
+        f"pytest-scaling: the rootdir {config.rootpath} does not contain the scaling test {outside[0]}, so its "
+        f"baselines would be read from and written to {config.stash[SESSION].baselines}{hint}"
+    )
 
 
 @pytest.fixture
@@ -145,20 +179,29 @@ def scaling_sweep(request: pytest.FixtureRequest):
     if not state.enabled:
         pytest.skip("needs --scaling")
     from .cache import RunCache
+    from .errors import ScalingError
     from .gate import GateContext
-    from .sweep import run_sweep
+    from .sweep import NothingToTrain, run_sweep
 
-    cache = RunCache(state.cache)
-    context = GateContext(state.baselines, state.update, state.writer, request.node.nodeid, state.reports)
+    cache = RunCache(state.cache, retrain_before=state.started_at if state.retrain else None)
+    context = GateContext(state.baselines, state.update, state.writer, request.node.nodeid, state.reports,
+                          state.allow_diverged)  # fmt: skip
 
     def sweep(factory, sizes, *, tokens_per_param=None, flops=None, seeds=1, data=None, **trainer_options):
+        __tracebackhide__ = True
         trainer_options.setdefault("device", state.device)
         trainer_options.setdefault("workers", state.workers)
-        result = run_sweep(
-            factory, sizes, tokens_per_param=tokens_per_param, flops=flops,
-            seeds=state.seeds if state.seeds is not None else seeds, data=data, cache=cache,
-            max_params=state.max_params, **trainer_options,
-        )  # fmt: skip
+        count = isinstance(seeds, int) and not isinstance(seeds, bool)
+        try:
+            result = run_sweep(
+                factory, sizes, tokens_per_param=tokens_per_param, flops=flops,
+                seeds=state.seeds if state.seeds is not None and count else seeds, data=data, cache=cache,
+                max_params=state.max_params, **trainer_options,
+            )  # fmt: skip
+        except NothingToTrain as exc:
+            pytest.skip(f"--scaling-max-params: {exc}")
+        except ScalingError as exc:
+            pytest.fail(f"scaling_sweep: {exc}", pytrace=False)
         result.context = context
         return result
 

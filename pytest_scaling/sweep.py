@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
@@ -10,12 +11,17 @@ import numpy as np
 from .cache import RunCache
 from .data import DataSource, get_source
 from .errors import ScalingDataError
-from .model import LadderRung, ModelSpec, count_params, factory_identity, flops_per_token, resolve_factory
+from .identity import code_identity, probe_model
+from .model import LadderRung, ModelSpec, flops_per_token, resolve_factory
 from .parallel import Run, train_runs
 from .train import COMPUTE_METHOD, RunRecord, TrainConfig
 
 #: Config fields that do not make two runs' curves incomparable (budget, seed, where and how fast).
 _PER_RUN_FIELDS = ("tokens", "seed", "device", "threads")
+
+
+class NothingToTrain(ScalingDataError):
+    """``max_params`` excludes every size of a sweep (the pytest plugin skips the test with this reason)."""
 
 
 @dataclass
@@ -120,6 +126,13 @@ def _specs(sizes, defaults: dict) -> list[tuple[ModelSpec, int | None]]:
     return out
 
 
+def _positive(name: str, value) -> float:
+    """``value`` as a float if it is a finite number > 0, else a one-line error naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+        raise ScalingDataError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
 def _seeds(seeds) -> list[int]:
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         if seeds < 1:
@@ -155,8 +168,10 @@ def run_sweep(
     """
     if tokens_per_param is not None and flops is not None:
         raise ScalingDataError("give tokens_per_param or flops, not both")
-    if tokens_per_param is not None and not tokens_per_param > 0:
-        raise ScalingDataError(f"tokens_per_param must be > 0, got {tokens_per_param}")
+    if tokens_per_param is not None:
+        tokens_per_param = _positive("tokens_per_param", tokens_per_param)
+    if max_params is not None:
+        max_params = _positive("max_params", max_params)
     unknown = sorted(set(trainer_options) - {f.name for f in fields(TrainConfig)} - {"tokens", "seed"})
     if unknown or {"tokens", "seed"} & set(trainer_options):
         raise ScalingDataError(f"unknown or reserved trainer options {unknown or ['tokens', 'seed']}")
@@ -166,10 +181,12 @@ def run_sweep(
     budgets = flops if isinstance(flops, list | tuple) else [flops] * len(specs)
     if len(budgets) != len(specs):
         raise ScalingDataError(f"{len(budgets)} compute budgets for {len(specs)} sizes")
+    budgets = [None if b is None else _positive("flops", b) for b in budgets]
     seed_list = _seeds(seeds)
     plan, skipped = [], []
     for (spec, rung_tokens), budget in zip(specs, budgets, strict=True):
-        counted = count_params(build(spec), spec)
+        probe = probe_model(build, spec)
+        counted = probe.params
         if max_params is not None and counted.non_embedding > max_params:
             skipped.append({**spec.to_dict(), "params": counted.non_embedding})
             continue
@@ -181,11 +198,14 @@ def run_sweep(
         else:
             tokens = round((20.0 if tokens_per_param is None else tokens_per_param) * counted.non_embedding)
         tokens = max(1, tokens)
-        plan.append([Run(factory, spec, TrainConfig(tokens=tokens, seed=seed, **trainer_options), per_token * tokens)
-                     for seed in seed_list])  # fmt: skip
+        plan.append([Run(factory, spec, TrainConfig(tokens=tokens, seed=seed, **trainer_options), per_token * tokens,
+                         probe.fingerprint) for seed in seed_list])  # fmt: skip
     if not plan:
-        raise ScalingDataError(f"every size has more than max_params={max_params} parameters; nothing to train")
+        smallest = min(s["params"] for s in skipped)
+        raise NothingToTrain(f"every size has more than max_params={max_params:g} non-embedding parameters "
+                             f"(the smallest has {smallest:,}); nothing to train")  # fmt: skip
     runs = train_runs([run for size in plan for run in size], source, cache, workers)
+    _warn_diverged(runs)
     points = []
     for at in range(0, len(runs), len(seed_list)):
         records = runs[at : at + len(seed_list)]
@@ -196,4 +216,12 @@ def run_sweep(
         ))  # fmt: skip
     config = TrainConfig(tokens=1, **trainer_options)
     settings = trainer_settings(config)
-    return SweepResult(factory_identity(factory), dict(source.identity), settings, points, skipped, runs)
+    return SweepResult(code_identity(factory), dict(source.identity), settings, points, skipped, runs)
+
+
+def _warn_diverged(runs: list[RunRecord]) -> None:
+    diverged = [f"w{r.spec['width']}-d{r.spec['depth']} seed {r.seed}" for r in runs if r.diverged]
+    if diverged:
+        warnings.warn(f"{len(diverged)} of {len(runs)} runs diverged (loss not finite, or above a uniform "
+                      f"prediction): {', '.join(diverged)}; lower the learning rate or check the model",
+                      stacklevel=3)  # fmt: skip

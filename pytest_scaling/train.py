@@ -32,8 +32,10 @@ Recipe (every default can be overridden in :class:`TrainConfig`):
 The budget is rounded up to whole sequences (``seq_len`` targets each, a multiple of the number of
 processes); the last step takes the remainder so the run ends exactly there. Data-parallel runs
 (``torchrun``) read the same global batches as a single process; rank ``r`` trains on its contiguous
-share of each. A non-finite training loss (checked at the ~``curve_points`` curve points, no per-step
-host sync) or validation loss ends the run: ``diverged=True``, ``loss=inf``.
+share of each. A run has diverged (``diverged=True``, ``loss=inf``) when its training loss is not finite
+at one of the ~``curve_points`` curve points (no per-step host sync), when it is more than
+:data:`DIVERGENCE_MARGIN` nats above a uniform prediction over the vocabulary (``log vocab_size``) at a
+curve point in the second half of the run, or when its validation loss is either; such a run ends there.
 """
 
 from __future__ import annotations
@@ -62,15 +64,8 @@ from .hardware import (
     resolve_precision,
     set_flush_denormal,
 )
-from .model import (
-    ModelSpec,
-    all_flops_per_token,
-    count_params,
-    factory_identity,
-    flops_per_token,
-    logits_of,
-    resolve_factory,
-)
+from .identity import check_logits, check_model, code_identity
+from .model import ModelSpec, all_flops_per_token, count_params, flops_per_token, logits_of, resolve_factory
 
 __all__ = [
     "COMPUTE_METHOD",
@@ -91,6 +86,7 @@ MIN_BATCH_SEQS, MAX_BATCH_SEQS = 16, 512
 SMALL_BATCH_TOKENS = 2**17
 LR_COEF, LR_EXPONENT = 0.3118, 0.125
 MAX_LR = 3e-2
+DIVERGENCE_MARGIN = 1.0  # nats per token above a uniform prediction that count as diverged
 _PLAIN_DISTRIBUTED = (DistributedType.NO, DistributedType.MULTI_CPU, DistributedType.MULTI_GPU)
 
 
@@ -318,7 +314,7 @@ def train(
 def _run(accelerator, build, factory, spec, config, source, start) -> RunRecord:
     rank, world, device = accelerator.process_index, accelerator.num_processes, accelerator.device
     torch.manual_seed(config.seed)
-    model = build(spec)
+    model = check_model(build(spec), factory)
     params = count_params(model, spec)
     compute_per_token = flops_per_token(spec, COMPUTE_METHOD, model=model, params=params)
     batch_tokens = config.batch_tokens or default_batch_tokens(config.tokens, spec.seq_len)
@@ -343,6 +339,7 @@ def _run(accelerator, build, factory, spec, config, source, start) -> RunRecord:
     curve: list[list[float]] = []
     running = torch.zeros((), device=device)
     since, seen, diverged = 0, 0, False
+    exploded = math.log(spec.vocab_size) + DIVERGENCE_MARGIN
 
     model.train()
     for step, size in enumerate(sizes):
@@ -352,6 +349,8 @@ def _run(accelerator, build, factory, spec, config, source, start) -> RunRecord:
         for group in optimizer.param_groups:
             group["lr"] = lrs[step]
         logits = logits_of(model(batch[:, :-1]))
+        if step == 0:
+            check_logits(logits, tuple(batch[:, :-1].shape), spec.vocab_size)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), batch[:, 1:].reshape(-1))
         accelerator.backward(loss)
         if config.grad_clip:
@@ -366,14 +365,14 @@ def _run(accelerator, build, factory, spec, config, source, start) -> RunRecord:
             curve.append([seen, mean])
             running.zero_()
             since = 0
-            if not math.isfinite(mean):
+            if not math.isfinite(mean) or (2 * (step + 1) > len(sizes) and mean > exploded):
                 diverged = True
                 break
 
     val_loss = math.inf
     if not diverged:
         val_loss = _evaluate(accelerator, model, source, spec.seq_len, spec.vocab_size, config.eval_tokens)
-        diverged = not math.isfinite(val_loss)
+        diverged = not val_loss <= exploded
     loss = math.inf if diverged else val_loss
     seconds = time.perf_counter() - start
 
@@ -384,7 +383,7 @@ def _run(accelerator, build, factory, spec, config, source, start) -> RunRecord:
     flops = {m: f * tokens for m, f in fpt.items()}
     bits = loss / math.log(2) / source.bytes_per_token if source.bytes_per_token else None
     return RunRecord(
-        spec=spec.to_dict(), factory=factory_identity(factory), seed=config.seed, params=params.total,
+        spec=spec.to_dict(), factory=code_identity(factory), seed=config.seed, params=params.total,
         non_embedding_params=params.non_embedding, tokens=tokens, flops=flops, flops_per_token=fpt,
         compute=flops[COMPUTE_METHOD], loss=loss, loss_bits_per_byte=bits, curve=curve, seconds=seconds,
         tokens_per_second=seen / seconds, mfu=mfu(fpt[COMPUTE_METHOD] * seen / seconds, peak),

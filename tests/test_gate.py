@@ -2,6 +2,8 @@
 
 import json
 import math
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -20,7 +22,7 @@ from pytest_scaling.sweep import SizePoint, SweepResult
 COMPUTE = np.logspace(9, 13, 5)
 
 
-def sweep(rng, *, shift=1.0, alpha=0.1, compute_factor=1.0, seeds=3, noise=0.004, tmp_path=None):
+def sweep(rng, *, shift=1.0, alpha=0.1, compute_factor=1.0, seeds=3, noise=0.004, tmp_path=None, **context):
     """A sweep whose true loss is shift * (1.5 + 30 C^-alpha) at C = COMPUTE * compute_factor."""
     points = []
     for i, C in enumerate(COMPUTE * compute_factor):
@@ -29,7 +31,7 @@ def sweep(rng, *, shift=1.0, alpha=0.1, compute_factor=1.0, seeds=3, noise=0.004
         points.append(SizePoint(spec={"width": 16 * (i + 1), "depth": 1, "vocab_size": 64}, params=1000 * 4**i,
                                 total_params=2000 * 4**i, tokens=int(C / 6e4), compute=float(C), losses=losses))
     result = SweepResult("gpt@x", {"name": "synthetic", "hash": "h"}, {"lr": None}, points)
-    result.context = GateContext(baselines_dir=tmp_path) if tmp_path else None
+    result.context = GateContext(baselines_dir=tmp_path, **context) if tmp_path else None
     return result
 
 
@@ -39,9 +41,9 @@ def base(tmp_path):
     return Baseline.from_sweep("reference", reference)
 
 
-def test_first_call_records_then_a_reseeded_reference_passes(tmp_path):
+def test_update_records_then_a_reseeded_reference_passes(tmp_path):
     rng = np.random.default_rng(1)
-    first = sweep(rng, tmp_path=tmp_path)
+    first = sweep(rng, tmp_path=tmp_path, update=True)
     assert_on_curve(first, "reference")
     assert first.context.reports[-1]["verdict"] == "recorded"
     assert (tmp_path / "reference.json").exists()
@@ -134,5 +136,56 @@ def test_diverged_size_fails_the_gate(base):
     candidate = sweep(np.random.default_rng(15))
     candidate.points[2].losses = [math.inf] * 3
     candidate.points[2].diverged = 3
-    with pytest.raises(ScalingGateError, match="WORSE"):
+    with pytest.raises(ScalingGateError, match="DIVERGED"):
         assert_on_curve(candidate, base)
+    with pytest.raises(ScalingGateError, match="every run diverged at w48-d1"):
+        compute_multiplier(candidate, base)
+    candidate.points[2].losses = [1.0, math.inf, 1.0]  # one seed of three: still a failed size
+    candidate.points[2].diverged = 1
+    with pytest.raises(ScalingGateError, match="DIVERGED"):
+        assert_on_curve(candidate, base)
+
+
+def test_a_missing_baseline_fails_with_the_command_that_records_it(tmp_path):
+    nodeid = "tests/test_arch.py::test_new[a b]"
+    with pytest.raises(ScalingGateError, match=r"baseline 'reference' does not exist .*reference.json\). To record "
+                       r"it from this test: pytest --scaling --scaling-update 'tests/test_arch.py::test_new\[a b\]'"):
+        assert_on_curve(sweep(np.random.default_rng(1), tmp_path=tmp_path, nodeid=nodeid), "reference")
+    assert not (tmp_path / "reference.json").exists()
+    assert_on_curve(sweep(np.random.default_rng(1), tmp_path=tmp_path, update=True), "reference")
+    with pytest.raises(ScalingGateError, match="baseline 'refernce' does not exist.*did you mean 'reference'"):
+        compute_multiplier(sweep(np.random.default_rng(2), tmp_path=tmp_path), "refernce")
+    with pytest.raises(ScalingGateError, match="'other' does not exist.*existing baselines in .*: reference"):
+        assert_exponent(sweep(np.random.default_rng(2), tmp_path=tmp_path), "other")
+
+
+def test_a_sweep_with_diverged_runs_is_recorded_only_on_request(tmp_path):
+    def diverged(**context):
+        result = sweep(np.random.default_rng(3), tmp_path=tmp_path, update=True, **context)
+        result.points[1].losses[0], result.points[1].diverged = math.inf, 1
+        return result
+
+    with pytest.raises(ScalingGateError, match=r"cannot record baseline 'reference': runs diverged at w32-d1 "
+                       r"\(1 of 3 runs\).*--scaling-allow-diverged"):
+        assert_on_curve(diverged(), "reference")
+    assert not (tmp_path / "reference.json").exists()
+    assert_on_curve(diverged(allow_diverged=True), "reference")
+    assert (tmp_path / "reference.json").exists()
+
+
+def test_an_unwritable_baseline_directory_is_one_line(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    if os.access(locked, os.W_OK):
+        pytest.skip("running as a user who can write anywhere (root): a read-only directory is writable")
+    with pytest.raises(ScalingGateError, match=r"cannot write baseline 'reference' to .*: Permission denied"):
+        assert_on_curve(sweep(np.random.default_rng(1), tmp_path=locked, update=True), "reference")
+
+
+def test_baselines_are_written_with_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = Baseline.from_sweep("reference", sweep(np.random.default_rng(1))).save(tmp_path / "reference.json")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644

@@ -1,0 +1,214 @@
+"""Run identity: code across a user's modules (normalised source), and the built model's fingerprint."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from pytest_scaling import identity
+from pytest_scaling.errors import ScalingDataError
+from pytest_scaling.identity import code_identity, probe_model
+from pytest_scaling.model import GPT, ModelSpec, build_reference
+
+SPEC = ModelSpec(width=16, depth=1, vocab_size=64, seq_len=32)
+
+PACKAGE = {
+    "__init__.py": "",
+    "config.py": """
+        HIDDEN = 2
+        ACT = "gelu"
+    """,
+    "base.py": """
+        from torch import nn
+
+
+        class Base(nn.Module):
+            def scale(self):
+                return 1.0
+    """,
+    "layers.py": """
+        import torch
+        from torch import nn
+
+        from . import config
+        from .base import Base
+
+
+        class Layer(Base):
+            def __init__(self, width):
+                super().__init__()
+                self.fc = nn.Linear(width, config.HIDDEN * width)
+                self.out = nn.Linear(config.HIDDEN * width, width)
+
+            def forward(self, x):
+                return self.out(torch.nn.functional.gelu(self.fc(x))) * self.scale()
+    """,
+    "net.py": """
+        from torch import nn
+
+        from .layers import Layer
+
+
+        class Net(nn.Module):
+            def __init__(self, spec, mult=1):
+                super().__init__()
+                self.embed = nn.Embedding(spec.vocab_size, spec.width * mult)
+                self.layer = Layer(spec.width * mult)
+                self.head = nn.Linear(spec.width * mult, spec.vocab_size)
+
+            def forward(self, idx):
+                return self.head(self.layer(self.embed(idx)))
+    """,
+    "factory.py": '''
+        from .net import Net
+
+
+        def build(spec, mult=1):
+            """Build the net."""
+            return Net(spec, mult)
+
+
+        def unrelated():
+            return 1
+
+
+        class Builder:
+            def __init__(self, mult):
+                self.mult = mult
+
+            def __call__(self, spec):
+                return Net(spec, self.mult)
+    ''',
+    "other.py": """
+        VALUE = 1
+    """,
+}
+
+
+@pytest.fixture
+def package(tmp_path, monkeypatch):
+    """Writes the multi-module package ``userpkg`` (with edits), imports it afresh, returns its factory module."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)  # edits within a second must not meet stale bytecode
+
+    def load(**edits: tuple[str, str]):
+        root = tmp_path / "userpkg"
+        root.mkdir(exist_ok=True)
+        for name, text in PACKAGE.items():
+            text = textwrap.dedent(text)
+            if name in edits:
+                old, new = edits[name]
+                assert old in text
+                text = text.replace(old, new)
+            (root / name).write_text(text)
+        for name in [m for m in sys.modules if m == "userpkg" or m.startswith("userpkg.")]:
+            del sys.modules[name]
+        importlib.invalidate_caches()
+        return importlib.import_module("userpkg.factory")
+
+    yield load
+    for name in [m for m in sys.modules if m == "userpkg" or m.startswith("userpkg.")]:
+        del sys.modules[name]
+
+
+CHANGES = {
+    "activation in a sibling module's layer": {"layers.py": ("functional.gelu", "functional.relu")},
+    "constant of another module": {"config.py": ("HIDDEN = 2", "HIDDEN = 3")},
+    "base class in a third module": {"base.py": ("return 1.0", "return 2.0")},
+    "the model class": {"net.py": ("self.embed(idx)", "self.embed(idx) * 2")},
+    "the factory's default argument": {"factory.py": ("mult=1", "mult=2")},
+}
+
+NO_CHANGES = {
+    "a comment": {"layers.py": ("import torch", "import torch  # the tensor library")},
+    "a docstring": {"factory.py": ("Build the net.", "Build the network, documented.")},
+    "formatting": {"net.py": ("Layer(spec.width * mult)", "Layer(\n            spec.width*mult)")},
+    "an unrelated function in the factory's module": {"factory.py": ("return 1", "return 2")},
+    "an unrelated module": {"other.py": ("VALUE = 1", "VALUE = 2")},
+    "an unused constant": {"config.py": ('ACT = "gelu"', 'ACT = "relu"')},
+}
+
+
+@pytest.mark.parametrize("edit", CHANGES, ids=list(CHANGES))
+def test_edits_that_change_the_model_change_the_identity(package, edit):
+    before = code_identity(package().build)
+    assert code_identity(package().build) == before  # stable
+    assert code_identity(package(**CHANGES[edit]).build) != before
+
+
+@pytest.mark.parametrize("edit", NO_CHANGES, ids=list(NO_CHANGES))
+def test_edits_that_cannot_change_the_model_keep_the_identity(package, edit):
+    before = code_identity(package().build)
+    assert code_identity(package(**NO_CHANGES[edit]).build) == before
+
+
+def test_partial_arguments_and_callable_instances(package):
+    module = package()
+    build, builder = module.build, code_identity(module.Builder(2))
+    assert code_identity(functools.partial(build, mult=2)) != code_identity(functools.partial(build, mult=3))
+    assert code_identity(functools.partial(build)) != code_identity(build)
+    assert builder != code_identity(module.Builder(3)) and builder.startswith("userpkg.factory.Builder@")
+    edited = package(**CHANGES["activation in a sibling module's layer"])
+    assert code_identity(edited.Builder(2)) != builder
+
+
+def test_installed_code_enters_as_its_version():
+    walk = identity._Walk()
+    walk.visit(build_reference)
+    assert f"torch=={torch.__version__}" in walk.external
+    assert not any("def torch." in part for part in walk.parts)  # torch's source is not read
+    assert code_identity("gpt") == code_identity(build_reference)
+
+
+def test_fingerprint_is_the_same_in_another_process():
+    here = probe_model("gpt", SPEC)
+    code = ("from pytest_scaling.identity import probe_model; from pytest_scaling.model import ModelSpec; "
+            "print(probe_model('gpt', ModelSpec(width=16, depth=1, vocab_size=64, seq_len=32)).fingerprint)")
+    there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert there == here.fingerprint
+    assert here.params.non_embedding == 16 * (4 * 16 + 2 * 4 * 16 + 2) + 16
+
+
+def test_fingerprint_sees_what_the_code_does_not(monkeypatch):
+    before = probe_model("gpt", SPEC).fingerprint
+    threads, state = torch.get_num_threads(), torch.random.get_rng_state()
+    assert probe_model("gpt", SPEC).fingerprint == before
+    assert torch.get_num_threads() == threads and torch.equal(torch.random.get_rng_state(), state)  # restored
+    monkeypatch.setattr(torch.nn.functional, "gelu", torch.nn.functional.silu)  # a monkey-patch elsewhere
+    assert probe_model("gpt", SPEC).fingerprint != before
+    monkeypatch.undo()
+    assert probe_model("gpt", ModelSpec(width=16, depth=1, vocab_size=64, seq_len=32, rope=True)).fingerprint != before
+
+
+class _Flat(torch.nn.Module):
+    def __init__(self, classes: int, flat: bool = False) -> None:
+        super().__init__()
+        self.embed = torch.nn.Embedding(64, classes)
+        self.flat = flat
+
+    def forward(self, idx):
+        out = self.embed(idx)
+        return out.sum(-1) if self.flat else out
+
+
+@pytest.mark.parametrize(
+    "factory, message",
+    [
+        (lambda spec: None, "returned NoneType, not a torch.nn.Module"),
+        (lambda spec: torch.nn.ReLU(), "built a ReLU without parameters"),
+        (lambda spec: _Flat(80), r"logits \[2, 16, 80\]; expected \[2, 16, 64\]"),
+        (lambda spec: _Flat(40), r"logits \[2, 16, 40\]; expected \[2, 16, 64\]"),
+        (lambda spec: _Flat(64, flat=True), r"logits \[2, 16\]; expected \[2, 16, 64\]"),
+        (lambda spec: GPT(ModelSpec(width=16, depth=1, vocab_size=64, seq_len=8)), "forward pass .* failed"),
+    ],
+    ids=["None", "no parameters", "more classes", "fewer classes", "[B, T] logits", "forward fails"],
+)
+def test_probe_rejects_models_that_cannot_be_trained(factory, message):
+    with pytest.raises(ScalingDataError, match=message):
+        probe_model(factory, SPEC)
