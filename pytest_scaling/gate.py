@@ -69,7 +69,7 @@ def _context(result: SweepResult) -> GateContext:
 
 def _fail(message: str):
     __tracebackhide__ = True
-    raise ScalingGateError(message)
+    raise ScalingGateError(message) from None  # the reason, not the chain of errors that led to it
 
 
 def _load_or_record(result: SweepResult, baseline: str | Baseline, check: str) -> Baseline | None:

@@ -1,6 +1,8 @@
 """Small helpers shared by test modules."""
 
 import socket
+import textwrap
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -8,3 +10,91 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+#: A user's model split over modules: ``factory.build`` builds ``net.Net``, which uses ``layers.Layer``
+#: (base class in ``base``, a constant from ``config``).
+PACKAGE = {
+    "__init__.py": "",
+    "config.py": """
+        HIDDEN = 2
+        ACT = "gelu"
+    """,
+    "base.py": """
+        from torch import nn
+
+
+        class Base(nn.Module):
+            def scale(self):
+                return 1.0
+    """,
+    "layers.py": """
+        import torch
+        from torch import nn
+
+        from . import config
+        from .base import Base
+
+
+        class Layer(Base):
+            def __init__(self, width):
+                super().__init__()
+                self.fc = nn.Linear(width, config.HIDDEN * width)
+                self.out = nn.Linear(config.HIDDEN * width, width)
+
+            def forward(self, x):
+                return self.out(torch.nn.functional.gelu(self.fc(x))) * self.scale()
+    """,
+    "net.py": """
+        from torch import nn
+
+        from .layers import Layer
+
+
+        class Net(nn.Module):
+            def __init__(self, spec, mult=1):
+                super().__init__()
+                self.embed = nn.Embedding(spec.vocab_size, spec.width * mult)
+                self.layer = Layer(spec.width * mult)
+                self.head = nn.Linear(spec.width * mult, spec.vocab_size)
+
+            def forward(self, idx):
+                return self.head(self.layer(self.embed(idx)))
+    """,
+    "factory.py": '''
+        from .net import Net
+
+
+        def build(spec, mult=1):
+            """Build the net."""
+            return Net(spec, mult)
+
+
+        def unrelated():
+            return 1
+
+
+        class Builder:
+            def __init__(self, mult):
+                self.mult = mult
+
+            def __call__(self, spec):
+                return Net(spec, self.mult)
+    ''',
+    "other.py": """
+        VALUE = 1
+    """,
+}
+
+
+def write_package(root: Path, **edits: tuple[str, str]) -> None:
+    """Write :data:`PACKAGE` as ``root/userpkg``, each edit ``file=(old, new)`` applied to its file."""
+    package = root / "userpkg"
+    package.mkdir(exist_ok=True)
+    for name, text in PACKAGE.items():
+        text = textwrap.dedent(text)
+        if name in edits:
+            old, new = edits[name]
+            assert old in text, (name, old)
+            text = text.replace(old, new)
+        (package / name).write_text(text)

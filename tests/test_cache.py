@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
 import sys
 import time
@@ -75,10 +77,25 @@ def test_corrupt_entry_is_ignored_with_a_warning_and_retrained(tmp_path, damage)
     text = path.read_text()
     path.write_text({"garbage": "{not json", "truncated": text[: len(text) // 2], "empty": "",
                      "wrong_key": text.replace(key, "0" * 64)}[damage])  # fmt: skip
-    with pytest.warns(UserWarning, match=str(path.name)):
+    with pytest.warns(UserWarning, match=str(path.name)) as caught:
         again = train_cached("gpt", SPEC, CONFIG, SRC, cache)
+    assert len([w for w in caught if "corrupt" in str(w.message)]) == 1  # warned once
     assert not again.cached and again.loss == record.loss
     assert cache.get(key) is not None  # repaired
+
+
+def test_entries_get_the_umask_mode_and_retrain_before_ignores_older_ones(tmp_path):
+    old = os.umask(0o027)
+    try:
+        first = train_cached("gpt", SPEC, CONFIG, SRC, RunCache(tmp_path))
+    finally:
+        os.umask(old)
+    (entry,) = (tmp_path / "runs").iterdir()
+    assert stat.S_IMODE(entry.stat().st_mode) == 0o640
+    assert train_cached("gpt", SPEC, CONFIG, SRC, RunCache(tmp_path)).cached
+    retrain = RunCache(tmp_path, retrain_before=time.time() + 1)
+    again = train_cached("gpt", SPEC, CONFIG, SRC, retrain)
+    assert not again.cached and again.loss == first.loss
 
 
 def test_finished_runs_survive_a_later_failure(tmp_path):

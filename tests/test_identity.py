@@ -6,7 +6,6 @@ import functools
 import importlib
 import subprocess
 import sys
-import textwrap
 
 import pytest
 import torch
@@ -15,81 +14,9 @@ from pytest_scaling import identity
 from pytest_scaling.errors import ScalingDataError
 from pytest_scaling.identity import code_identity, probe_model
 from pytest_scaling.model import GPT, ModelSpec, build_reference
+from tests.helpers import write_package
 
 SPEC = ModelSpec(width=16, depth=1, vocab_size=64, seq_len=32)
-
-PACKAGE = {
-    "__init__.py": "",
-    "config.py": """
-        HIDDEN = 2
-        ACT = "gelu"
-    """,
-    "base.py": """
-        from torch import nn
-
-
-        class Base(nn.Module):
-            def scale(self):
-                return 1.0
-    """,
-    "layers.py": """
-        import torch
-        from torch import nn
-
-        from . import config
-        from .base import Base
-
-
-        class Layer(Base):
-            def __init__(self, width):
-                super().__init__()
-                self.fc = nn.Linear(width, config.HIDDEN * width)
-                self.out = nn.Linear(config.HIDDEN * width, width)
-
-            def forward(self, x):
-                return self.out(torch.nn.functional.gelu(self.fc(x))) * self.scale()
-    """,
-    "net.py": """
-        from torch import nn
-
-        from .layers import Layer
-
-
-        class Net(nn.Module):
-            def __init__(self, spec, mult=1):
-                super().__init__()
-                self.embed = nn.Embedding(spec.vocab_size, spec.width * mult)
-                self.layer = Layer(spec.width * mult)
-                self.head = nn.Linear(spec.width * mult, spec.vocab_size)
-
-            def forward(self, idx):
-                return self.head(self.layer(self.embed(idx)))
-    """,
-    "factory.py": '''
-        from .net import Net
-
-
-        def build(spec, mult=1):
-            """Build the net."""
-            return Net(spec, mult)
-
-
-        def unrelated():
-            return 1
-
-
-        class Builder:
-            def __init__(self, mult):
-                self.mult = mult
-
-            def __call__(self, spec):
-                return Net(spec, self.mult)
-    ''',
-    "other.py": """
-        VALUE = 1
-    """,
-}
-
 
 @pytest.fixture
 def package(tmp_path, monkeypatch):
@@ -98,15 +25,7 @@ def package(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "dont_write_bytecode", True)  # edits within a second must not meet stale bytecode
 
     def load(**edits: tuple[str, str]):
-        root = tmp_path / "userpkg"
-        root.mkdir(exist_ok=True)
-        for name, text in PACKAGE.items():
-            text = textwrap.dedent(text)
-            if name in edits:
-                old, new = edits[name]
-                assert old in text
-                text = text.replace(old, new)
-            (root / name).write_text(text)
+        write_package(tmp_path, **edits)
         for name in [m for m in sys.modules if m == "userpkg" or m.startswith("userpkg.")]:
             del sys.modules[name]
         importlib.invalidate_caches()

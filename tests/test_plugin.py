@@ -14,7 +14,7 @@ import pytest
 
 import pytest_scaling.report  # noqa: F401
 from pytest_scaling.train import TrainConfig, train
-from tests.helpers import free_port
+from tests.helpers import free_port, write_package
 
 SWEEP_TEST = '''
 import pytest
@@ -105,6 +105,8 @@ def test_scaling_only_deselects_other_tests(pytester, project):
         (["--scaling-max-params", "1.5"], "expected an integer"),
         (["--scaling-device", "tpu"], "invalid choice"),
         (["--scaling-workers", "0"], "expected an integer >= 1"),
+        (["--scaling-seeds", "inf"], "expected an integer >= 1, got 'inf'"),
+        (["--scaling-max-params", "inf"], "expected an integer >= 1, got 'inf'"),
     ],
 )
 def test_bad_option_values_are_usage_errors(project, args, message):
@@ -117,7 +119,8 @@ def test_bad_option_values_are_usage_errors(project, args, message):
 @pytest.mark.parametrize(
     "line, message",
     [("scaling_device = tpu", "scaling_device must be auto, cpu or cuda"),
-     ("scaling_workers = many", "scaling_workers: expected a number")],
+     ("scaling_workers = many", "scaling_workers: expected a number"),
+     ("scaling_max_params = inf", "scaling_max_params: expected an integer >= 1, got 'inf'")],
 )  # fmt: skip
 def test_bad_ini_value_is_a_usage_error(pytester, project, line, message):
     _, run = project
@@ -131,16 +134,21 @@ def test_bad_ini_value_is_a_usage_error(pytester, project, line, message):
 def test_workers_option_trains_the_sweep_on_worker_processes(pytester, project):
     _, run = project
     cache = pytester.path / "own-cache"
-    result = run("--scaling", f"--scaling-cache={cache}", "--scaling-workers", "2", subprocess=True)
+    result = run("--scaling-update", f"--scaling-cache={cache}", "--scaling-workers=2", subprocess=True)
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*6 runs, 6 trained now*"])
     records = [json.loads(p.read_text())["record"] for p in (cache / "runs").iterdir()]
     assert len(records) == 6 and all(r["config"]["threads"] for r in records)  # a worker's share of the cores
 
 
-def test_first_run_records_then_compares_and_passes(pytester, project):
+def test_a_missing_baseline_fails_until_update_records_it(pytester, project):
     _, run = project
-    first = run("--scaling")
+    missing = run("--scaling")
+    missing.assert_outcomes(passed=1, failed=1)
+    missing.stdout.fnmatch_lines(["*baseline 'reference' does not exist*To record it from this test: "
+                                  "pytest --scaling --scaling-update test_scaling.py::test_reference*"])  # fmt: skip
+    assert not (pytester.path / "scaling_baselines").exists()
+    first = run("--scaling-update")
     first.assert_outcomes(passed=2)
     baseline = pytester.path / "scaling_baselines" / "reference.json"
     stored = json.loads(baseline.read_text())
@@ -158,17 +166,17 @@ def test_first_run_records_then_compares_and_passes(pytester, project):
 
 def test_baselines_directory_option_and_ini_key(pytester, project):
     _, run = project
-    run("--scaling", "--scaling-baselines", "custom").assert_outcomes(passed=2)
+    run("--scaling-update", "--scaling-baselines=custom").assert_outcomes(passed=2)
     assert (pytester.path / "custom" / "reference.json").exists()
     pytester.makeini("[pytest]\nscaling_baselines = from_ini\nscaling_device = cpu\nscaling_max_params = 100000\n")
-    run("--scaling").assert_outcomes(passed=2)
+    run("--scaling-update").assert_outcomes(passed=2)
     assert (pytester.path / "from_ini" / "reference.json").exists()
     assert not (pytester.path / "scaling_baselines").exists()
 
 
 def test_crippled_model_fails_the_gate_with_a_table(pytester, project):
     make, run = project
-    run("--scaling").assert_outcomes(passed=2)  # records the reference baseline
+    run("--scaling-update").assert_outcomes(passed=2)  # records the reference baseline
     make(more=CRIPPLED)
     result = run("--scaling")
     result.assert_outcomes(passed=2, failed=1)
@@ -179,7 +187,7 @@ def test_crippled_model_fails_the_gate_with_a_table(pytester, project):
 
 def test_expected_regression_is_reported_as_caught(pytester, project):
     make, run = project
-    run("--scaling").assert_outcomes(passed=2)
+    run("--scaling-update").assert_outcomes(passed=2)
     expected = CRIPPLED.replace("    assert_on_curve(result",
                                 "    with pytest.raises(AssertionError):\n        assert_on_curve(result")
     make(more=expected)
@@ -194,7 +202,7 @@ def test_expected_regression_is_reported_as_caught(pytester, project):
 def test_update_re_records_and_passes(pytester, project):
     make, run = project
     make(more=CRIPPLED.replace('"reference"', '"crippled"'))
-    run("--scaling").assert_outcomes(passed=3)
+    run("--scaling-update").assert_outcomes(passed=3)
     path = pytester.path / "scaling_baselines" / "crippled.json"
     before = path.read_text()
     make(more=CRIPPLED.replace('"reference"', '"crippled"').replace("seeds=2", "seeds=3"))
@@ -206,7 +214,7 @@ def test_update_re_records_and_passes(pytester, project):
 
 def test_update_re_records_only_from_the_test_that_recorded_the_baseline(pytester, project):
     make, run = project
-    run("--scaling").assert_outcomes(passed=2)  # test_reference records 'reference'
+    run("--scaling-update").assert_outcomes(passed=2)  # test_reference records 'reference'
     path = pytester.path / "scaling_baselines" / "reference.json"
     assert json.loads(path.read_text())["recorded_by"] == "test_scaling.py::test_reference"
     make(more=CRIPPLED)  # a second test naming the same baseline
@@ -219,7 +227,7 @@ def test_update_re_records_only_from_the_test_that_recorded_the_baseline(pyteste
 
 def test_mismatched_baseline_says_what_differs(pytester, project):
     _, run = project
-    run("--scaling").assert_outcomes(passed=2)
+    run("--scaling-update").assert_outcomes(passed=2)
     path = pytester.path / "scaling_baselines" / "reference.json"
     stored = json.loads(path.read_text())
     stored["trainer"]["warmup"] = 0.2  # as if recorded with another warmup
@@ -241,19 +249,88 @@ def test_corrupt_baseline_names_the_file(pytester, project):
     result.stdout.fnmatch_lines([f"*baseline file {path} is corrupt*"])
 
 
-def test_max_params_skips_large_sizes_and_seeds_override(pytester, project):
-    _, run = project
-    result = run("--scaling", "--scaling-max-params", "5000", "--scaling-seeds", "1", "--scaling-json", "out.json")
+SEED_LIST = '''
+@pytest.mark.scaling
+def test_seed_list(scaling_sweep):
+    result = scaling_sweep("gpt", SIZES[:1], seeds=[7, 8], **OPTIONS)
+    print("SEEDS", sorted(r.seed for r in result.runs))
+'''
+
+
+def test_max_params_skips_large_sizes_and_seeds_override_counts_only(pytester, project):
+    make, run = project
+    make(more=SEED_LIST)
+    result = run("--scaling-update", "--scaling-max-params=5000", "--scaling-seeds=1", "-s")
     assert result.ret == pytest.ExitCode.TESTS_FAILED  # one size left: no curve can be fitted
     result.stdout.fnmatch_lines(["*needs at least 3 sizes*"])
+    result.stdout.fnmatch_lines(["*SEEDS [[]7, 8[]]*"])  # an explicit seed list is kept
+    assert "baseline.py" not in result.stdout.str()  # the reason, not the gate's internals
+    skipped = run("--scaling", "--scaling-max-params=100", "-rs")
+    skipped.assert_outcomes(passed=1, skipped=2)
+    skipped.stdout.fnmatch_lines(["*SKIPPED*--scaling-max-params: every size has more than max_params=100 "
+                                  "non-embedding parameters (the smallest has 3,*"])  # fmt: skip
+
+
+def test_a_sweep_with_bad_arguments_fails_in_one_line(pytester, project):
+    make, run = project
+    make(more=SEED_LIST.replace("seeds=[7, 8], **OPTIONS", 'tokens_per_param="abc"'))
+    result = run("--scaling", "-k", "seed_list")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*scaling_sweep: tokens_per_param must be a finite number > 0, got 'abc'"])
+    assert "plugin.py" not in result.stdout.str() and "Traceback" not in result.stdout.str()
+
+
+def test_a_rootdir_taken_from_a_spaced_option_value_is_a_usage_error(pytester, project):
+    _, run = project
+    other = pytester.path.parent / f"{pytester.path.name}-other"
+    (other / ".scaling").mkdir(parents=True)
+    (other / "pyproject.toml").write_text("[tool.pytest.ini_options]\n")
+    result = pytester.runpytest("-p", "no:cacheprovider", "--scaling", "--scaling-cache", str(other / ".scaling"),
+                                str(pytester.path))  # fmt: skip
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*the rootdir {other} does not contain the scaling test*write "
+                                 f"`--scaling-cache={other / '.scaling'}`*"])  # fmt: skip
+    assert not (other / "scaling_baselines").exists()
+
+
+PACKAGE_TEST = '''
+import pytest
+from userpkg.factory import build
+
+
+@pytest.mark.scaling
+def test_package(scaling_sweep):
+    result = scaling_sweep(build, [dict(width=16, depth=1, seq_len=32)], tokens_per_param=2, eval_tokens=1024)
+    print("TRAINED", result.trained)
+'''
+
+
+def test_an_edit_in_a_sibling_module_retrains_and_a_comment_does_not(pytester, project, monkeypatch):
+    _, run = project
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)  # edits within a second must not meet stale bytecode
+    pytester.syspathinsert()
+    pytester.makepyfile(test_package=PACKAGE_TEST)
+
+    def trained(**edits) -> str:
+        write_package(pytester.path, **edits)
+        result = run("--scaling", "-s", "test_package.py")
+        result.assert_outcomes(passed=1)
+        return next(line.split("TRAINED")[-1].strip() for line in result.outlines if "TRAINED" in line)
+
+    assert trained() == "1"
+    assert trained(**{"layers.py": ("import torch", "import torch  # a comment")}) == "0"
+    assert trained(**{"layers.py": ("functional.gelu", "functional.relu")}) == "1"
+    assert trained(**{"config.py": ("HIDDEN = 2", "HIDDEN = 3")}) == "1"
+    assert trained(**{"config.py": ("HIDDEN = 2", "HIDDEN = 3")}) == "0"
+    assert "TRAINED 1" in run("--scaling", "-s", "--scaling-retrain", "test_package.py").stdout.str()
 
 
 def test_reports_markdown_json_plot(pytester, project, monkeypatch):
     _, run = project
     summary = pytester.path / "summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    run("--scaling").assert_outcomes(passed=2)
-    result = run("--scaling", "--scaling-markdown", "github", "--scaling-json", "r/out.json", "--scaling-plot", "png")
+    run("--scaling-update").assert_outcomes(passed=2)
+    result = run("--scaling", "--scaling-markdown=github", "--scaling-json=r/out.json", "--scaling-plot=png")
     result.assert_outcomes(passed=2)
     data = json.loads((pytester.path / "r" / "out.json").read_text())
     test = data["tests"][0]
@@ -270,7 +347,7 @@ def test_reports_markdown_json_plot(pytester, project, monkeypatch):
 def test_markdown_github_without_env_fails_the_run_cleanly(pytester, project, monkeypatch):
     _, run = project
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
-    result = run("--scaling", "--scaling-markdown", "github")
+    result = run("--scaling-update", "--scaling-markdown=github")
     result.assert_outcomes(passed=2)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["*scaling report error*GITHUB_STEP_SUMMARY*"])
@@ -279,7 +356,7 @@ def test_markdown_github_without_env_fails_the_run_cleanly(pytester, project, mo
 def test_xdist_workers_merge_into_one_report(pytester, project):
     make, run = project
     make(more=CRIPPLED.replace('"reference"', '"crippled"'))
-    run("--scaling").assert_outcomes(passed=3)  # warm the cache and record both baselines
+    run("--scaling-update").assert_outcomes(passed=3)  # warm the cache and record both baselines
     result = run("-n", "2", "--scaling", "--scaling-json", "merged.json", subprocess=True)
     result.assert_outcomes(passed=3)
     nodeids = {t["nodeid"].split("::")[-1] for t in json.loads((pytester.path / "merged.json").read_text())["tests"]}
@@ -293,9 +370,9 @@ def test_torchrun_two_ranks_only_rank0_writes(pytester, shared_cache):
     pytester.makepyfile(test_scaling=SWEEP_TEST.format(extra="", more=""))
     env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(free_port()), "-m", "pytest", "-p", "no:cacheprovider", "--scaling",
+           "--master_port", str(free_port()), "-m", "pytest", "-p", "no:cacheprovider", "--scaling-update",
            "--scaling-device", "cpu",  # two CPU ranks (gloo), also where a single GPU is present
-           f"--scaling-cache={shared_cache / 'ddp'}", "--scaling-json", "ddp.json", "test_scaling.py"]  # fmt: skip
+           f"--scaling-cache={shared_cache / 'ddp'}", "--scaling-json=ddp.json", "test_scaling.py"]  # fmt: skip
     proc = subprocess.run(cmd, cwd=pytester.path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert proc.stdout.count("= scaling =") == 1  # one summary, from rank 0

@@ -13,11 +13,13 @@ import pytest
 import torch
 from accelerate.state import AcceleratorState, PartialState
 
+from pytest_scaling import __version__
 from pytest_scaling.cli import main
 from pytest_scaling.errors import ScalingDataError, ScalingError
 from pytest_scaling.model import FLOP_METHODS, ModelSpec, build_reference
 from pytest_scaling.train import (
     COMPUTE_METHOD,
+    DIVERGENCE_MARGIN,
     MAX_LR,
     RunRecord,
     TrainConfig,
@@ -139,6 +141,13 @@ def test_divergence_ends_the_run_without_crashing():
     assert back.diverged and back.loss == math.inf
 
 
+def test_a_loss_far_above_a_uniform_guess_is_divergence():
+    """lr=10 explodes without ever producing a NaN: a finite loss far above log(vocab) is divergence too."""
+    record = train("gpt", SPEC, tiny(lr=10.0, tokens=16384), SRC)
+    assert record.diverged and record.loss == math.inf
+    assert max(loss for _, loss in record.curve) > math.log(SPEC.vocab_size) + DIVERGENCE_MARGIN
+
+
 def test_bits_per_byte_for_byte_sources(tmp_path):
     text = tmp_path / "corpus.txt"
     text.write_text("the quick brown fox jumps over the lazy dog. " * 800)
@@ -175,7 +184,15 @@ BAD_ARGS = [
     ["--width", "16", "--depth", "1", "--tokens", "-3"],
     ["--width", "16", "--depth", "1", "--tokens-per-param", "-1"],
     ["--width", "16", "--depth", "1", "--tokens", "1000", "--lr", "0"],
+    ["--width", "16", "--depth", "1", "--tokens-per-param", "inf"],
+    ["--width", "16", "--depth", "1", "--tokens", "inf"],
+    ["--width", "16", "--depth", "1", "--tokens", "1000", "--lr", "nan"],
+    ["--width", "16", "--depth", "1", "--tokens", "1000", "--factory", "tests.test_train:returns_none"],
 ]
+
+
+def returns_none(spec):
+    return None
 
 
 @pytest.mark.parametrize("args", BAD_ARGS)
@@ -187,6 +204,12 @@ def test_cli_bad_arguments_exit_2_with_one_line(args, capsys):
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err and "error:" in err[-1] and "Traceback" not in "\n".join(err)
+
+
+def test_cli_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.strip() == f"pytest-scaling {__version__}"
 
 
 def test_cli_console_script_exit_status():

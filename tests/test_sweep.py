@@ -1,0 +1,44 @@
+"""A sweep's arguments: every bad input is a one-line error before anything trains."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from pytest_scaling.cache import RunCache
+from pytest_scaling.errors import ScalingDataError
+from pytest_scaling.sweep import NothingToTrain, run_sweep
+
+SIZES = [dict(width=16, depth=1, seq_len=32)]
+SRC = "synthetic:docs=512,val_docs=64"
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(flops=0), "flops must be a finite number > 0, got 0"),
+        (dict(flops=-1e9), "flops must be a finite number > 0, got -1000000000.0"),
+        (dict(flops=math.inf), "flops must be a finite number > 0, got inf"),
+        (dict(flops=[math.nan]), "flops must be a finite number > 0, got nan"),
+        (dict(tokens_per_param="abc"), "tokens_per_param must be a finite number > 0, got 'abc'"),
+        (dict(tokens_per_param=math.inf), "tokens_per_param must be a finite number > 0, got inf"),
+        (dict(tokens_per_param=0), "tokens_per_param must be a finite number > 0, got 0"),
+        (dict(max_params=math.inf), "max_params must be a finite number > 0, got inf"),
+        (dict(seeds=0), "seeds must be >= 1"),
+    ],
+)
+def test_bad_arguments_fail_before_training(tmp_path, options, message):
+    with pytest.raises(ScalingDataError, match=message.replace("[", r"\[").replace("(", r"\(")):
+        run_sweep("gpt", SIZES, data=SRC, cache=RunCache(tmp_path), **options)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_factory_that_builds_no_model_is_one_line(tmp_path):
+    with pytest.raises(ScalingDataError, match="returned NoneType, not a torch.nn.Module"):
+        run_sweep(lambda spec: None, SIZES, data=SRC, cache=RunCache(tmp_path))
+
+
+def test_max_params_below_every_size_is_nothing_to_train(tmp_path):
+    with pytest.raises(NothingToTrain, match=r"every size has more than max_params=100 .*smallest has 3,"):
+        run_sweep("gpt", SIZES, data=SRC, cache=RunCache(tmp_path), max_params=100)
