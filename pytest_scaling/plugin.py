@@ -43,7 +43,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--scaling", action="store_true", help="run tests marked 'scaling' (skipped otherwise)")
     group.addoption("--scaling-only", action="store_true", help="run only tests marked 'scaling' (implies --scaling)")
     group.addoption("--scaling-update", action="store_true",
-                    help="re-record baselines, each by the test that recorded it (implies --scaling)")  # fmt: skip
+                    help="record missing baselines; re-record baselines, each by the test that recorded it "
+                    "(implies --scaling)")  # fmt: skip
     group.addoption("--scaling-allow-diverged", action="store_true",
                     help="record baselines even when some of their runs diverged")  # fmt: skip
     group.addoption("--scaling-retrain", action="store_true",
@@ -131,6 +132,9 @@ def pytest_configure(config: pytest.Config) -> None:
         workers=workers,
         writer=int(os.environ.get("RANK", "0")) == 0,  # torchrun: only rank 0 writes and reports
     )
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and "scaling_started_at" in workerinput:  # an xdist worker: the controller's start
+        config.stash[SESSION].started_at = workerinput["scaling_started_at"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -154,7 +158,7 @@ def _check_rootdir(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Refuse baselines under a rootdir that does not hold the scaling tests: pytest reads a path option's
     value written with a space (``--scaling-cache /other/project/.scaling``) as a path to test, and may
     take another project as its rootdir, whose baselines would then be read and written."""
-    if config.getoption("scaling_baselines") and Path(config.getoption("scaling_baselines")).is_absolute():
+    if Path(config.getoption("scaling_baselines") or config.getini("scaling_baselines")).is_absolute():
         return  # an explicit directory, not one found through the rootdir
     outside = sorted({str(item.path) for item in items if not item.path.is_relative_to(config.rootpath)})
     if not outside:
@@ -250,6 +254,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             state.errors.append(f"--{option.replace('_', '-')}: {exc}")
     if state.errors and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """xdist controller: workers share its start time, so --scaling-retrain retrains each run once."""
+    node.workerinput["scaling_started_at"] = node.config.stash[SESSION].started_at
 
 
 @pytest.hookimpl(optionalhook=True)

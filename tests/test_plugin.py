@@ -357,8 +357,9 @@ def test_xdist_workers_merge_into_one_report(pytester, project):
     make, run = project
     make(more=CRIPPLED.replace('"reference"', '"crippled"'))
     run("--scaling-update").assert_outcomes(passed=3)  # warm the cache and record both baselines
-    result = run("-n", "2", "--scaling", "--scaling-json", "merged.json", subprocess=True)
+    result = run("-n", "2", "--scaling", "--scaling-retrain", "--scaling-json=merged.json", subprocess=True)
     result.assert_outcomes(passed=3)
+    assert result.stdout.str().count("6 runs, 6 trained now") == 2  # the workers share the session's start
     nodeids = {t["nodeid"].split("::")[-1] for t in json.loads((pytester.path / "merged.json").read_text())["tests"]}
     assert nodeids == {"test_reference", "test_crippled"}
     out = result.stdout.str()
