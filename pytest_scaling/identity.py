@@ -56,7 +56,9 @@ from .model import ModelSpec, ParamCount, count_params, logits_of, resolve_facto
 __all__ = ["ModelProbe", "code_identity", "probe_model"]
 
 _ATOMS = (type(None), bool, int, float, complex, str, bytes, range, type(Ellipsis))
-_MAX_DEPTH = 12  # how deep the walk follows values (containers, instance state)
+_MAX_DEPTH = 12  # how deep the walk follows values (containers, instance state); code is always followed
+_CODE = (types.ModuleType, functools.partial, types.MethodType, types.FunctionType, type, types.BuiltinFunctionType,
+         types.BuiltinMethodType, types.MethodWrapperType)  # fmt: skip
 _DIGITS = 6  # significant digits of the fingerprint's statistics
 PROBE_SEED = 0
 PROBE_TOKENS = 16  # per sequence, 2 sequences
@@ -290,7 +292,7 @@ class _Walk:
         if isinstance(obj, _ATOMS):
             self.parts.append(repr(obj))
             return
-        if depth > _MAX_DEPTH:
+        if depth > _MAX_DEPTH and not isinstance(obj, _CODE):
             self.parts.append(f"<deep {type(obj).__qualname__}>")
             return
         if id(obj) in self.seen:
@@ -309,9 +311,9 @@ class _Walk:
             self.visit(obj.__func__, depth + 1)
             self.visit(obj.__self__, depth + 1)
         elif isinstance(obj, types.FunctionType):
-            self._function(obj, depth)
+            self._function(obj)
         elif isinstance(obj, type):
-            self._class(obj, depth)
+            self._class(obj)
         elif isinstance(obj, types.BuiltinFunctionType | types.BuiltinMethodType | types.MethodWrapperType):
             self._external(getattr(obj, "__module__", None) or type(getattr(obj, "__self__", None)).__module__, obj)
         elif isinstance(obj, torch.Tensor):
@@ -356,7 +358,7 @@ class _Walk:
         self.parts.append(f"<installed {module_name}.{getattr(obj, '__qualname__', type(obj).__qualname__)}>")
         return True
 
-    def _function(self, fn: types.FunctionType, depth: int) -> None:
+    def _function(self, fn: types.FunctionType) -> None:
         if self._external(fn.__module__, fn):
             return
         definition = _function_definition(fn)
@@ -365,16 +367,16 @@ class _Walk:
         else:
             (text, names), imports = _code_text(fn.__code__), ()
         self.parts.append(f"def {fn.__module__}.{fn.__qualname__}\n{text}")
-        self._names(fn.__globals__, names, depth)
-        self._imports(imports, fn.__globals__.get("__package__") or fn.__module__, names, depth)
+        self._names(fn.__globals__, names, 0)  # code starts a new nesting of values
+        self._imports(imports, fn.__globals__.get("__package__") or fn.__module__, names, 0)
         for value in (fn.__defaults__, fn.__kwdefaults__):
             if value:
-                self.visit(value, depth + 1)
+                self.visit(value, 1)
         for cell in fn.__closure__ or ():
             with contextlib.suppress(ValueError):  # an empty cell
-                self.visit(cell.cell_contents, depth + 1)
+                self.visit(cell.cell_contents, 1)
 
-    def _class(self, cls: type, depth: int) -> None:
+    def _class(self, cls: type) -> None:
         if self._external(cls.__module__, cls):
             return
         module = sys.modules.get(cls.__module__)
@@ -382,12 +384,12 @@ class _Walk:
         definition = _class_definition(cls)
         if definition is not None:
             self.parts.append(f"class {cls.__module__}.{cls.__qualname__}\n{definition.text}")
-            self._names(namespace, definition.names, depth)
-            self._imports(definition.imports, namespace.get("__package__") or cls.__module__, definition.names, depth)
+            self._names(namespace, definition.names, 0)
+            self._imports(definition.imports, namespace.get("__package__") or cls.__module__, definition.names, 0)
         else:
             self.parts.append(f"class {cls.__module__}.{cls.__qualname__}")
         for base in cls.__bases__:
-            self.visit(base, depth + 1)
+            self.visit(base, 0)
         own = f"{cls.__qualname__}."
         for name, value in sorted(vars(cls).items()):
             if isinstance(value, staticmethod | classmethod):
@@ -397,7 +399,7 @@ class _Walk:
             ):  # no source, or a function assigned to the class from elsewhere
                 if not name.startswith("__") or isinstance(value, types.FunctionType):
                     self.parts.append(f"attr {name}")
-                    self.visit(value, depth + 1)
+                    self.visit(value, 1)
 
     def _names(self, namespace: dict, names: Iterable[str], depth: int) -> None:
         """The global ``names`` that ``namespace`` (a module's globals) binds; dunder names excluded."""

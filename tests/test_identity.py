@@ -131,3 +131,20 @@ class _Flat(torch.nn.Module):
 def test_probe_rejects_models_that_cannot_be_trained(factory, message):
     with pytest.raises(ScalingDataError, match=message):
         probe_model(factory, SPEC)
+
+
+def test_a_long_chain_of_calls_is_followed_to_its_end(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+
+    def chain_identity(last: str) -> str:
+        calls = "".join(f"def f{i}(spec):\n    return f{i + 1}(spec)\n\n\n" for i in range(30))
+        (tmp_path / "chain.py").write_text(f"{calls}def f30(spec):\n    return {last}\n")
+        sys.modules.pop("chain", None)
+        importlib.invalidate_caches()
+        return code_identity(importlib.import_module("chain").f0)
+
+    try:
+        assert chain_identity("spec") != chain_identity("spec * 2")
+    finally:
+        sys.modules.pop("chain", None)
