@@ -2,9 +2,10 @@
 
 The key is the sha256 of the model spec, the run identity of :mod:`pytest_scaling.identity` (the
 factory's normalised code across the user's modules, and the built model's behavioural fingerprint),
-the data identity, the training config (device and precision resolved; the thread count left out, it
-only changes rounding), the number of processes, the library version and the trainer's own code
-identity (its default rules decide the learning rate and batch of a config that leaves them unset).
+the data identity and the code identity of the source's class, the training config (device and
+precision resolved; the thread count left out, it only changes rounding), the number of processes, the
+library version and the trainer's own code identity (its default rules decide the learning rate and
+batch of a config that leaves them unset).
 Entries live in ``<root>/runs/<key>.json`` (default root ``.scaling/``, which gets a ``.gitignore`` of ``*``).
 
 Writes are atomic (a temporary file in the same directory, then ``os.replace``), so an interrupted
@@ -62,6 +63,7 @@ def run_key_inputs(
         "factory": code_identity(factory),
         "fingerprint": fingerprint or probe_model(factory, spec).fingerprint,
         "data": dict(source.identity),
+        "data_code": code_identity(type(source)),  # how the source batches, beside what it holds
         "config": resolved,
         "world_size": world_size,
         "version": __version__,

@@ -149,3 +149,18 @@ def test_two_processes_at_once_train_the_run_once(tmp_path):
     assert sorted(o["cached"] for o in outputs) == [False, True]
     assert outputs[0]["loss"] == outputs[1]["loss"]
     assert len(list((tmp_path / "cache" / "runs").iterdir())) == 1  # no temporary files left behind
+
+
+def test_the_data_source_class_is_part_of_the_key(tmp_path):
+    from pytest_scaling.data import SyntheticSource
+
+    class Reordered(SyntheticSource):
+        """A user's source: the same tokens and identity, batches drawn differently."""
+
+        def train_batches(self, batch_size, seq_len, **kwargs):
+            return super().train_batches(batch_size, seq_len, **{**kwargs, "seed": kwargs["seed"] + 1})
+
+    plain, custom = get_source(SRC), Reordered(docs=512, val_docs=64)
+    assert custom.identity == plain.identity
+    cache = RunCache(tmp_path)
+    assert cache.key("gpt", SPEC, CONFIG, custom) != cache.key("gpt", SPEC, CONFIG, plain)
