@@ -37,12 +37,14 @@ from scipy.stats import norm, t
 
 from .baseline import CURVE_LAW, Baseline, BaselineError, Curve, fit_curve, pooled_noise
 from .errors import ScalingError
-from .fit import fit
+from .gatereport import Crossover, GateReport, Noise, PlotData, SizeRow
 from .sweep import SweepResult
 
 ALPHA = 0.01  # one-sided false-alarm level of each gate decision
 ASSUMED_NOISE = 0.01  # relative seed noise assumed when no size has two seeds
 DEFAULT_BASELINES = "scaling_baselines"
+CROSSOVER_REACH = 1000.0  # how far past the largest size the crossover of two laws is searched
+CANDIDATE_BOOTSTRAP = 200  # replicas of a candidate's own law (its crossover interval)
 
 
 class ScalingGateError(AssertionError):
@@ -131,14 +133,14 @@ def _owns(nodeid: str, path: Path) -> bool:
 class Comparison:
     """Per-size statistics of a candidate against a baseline curve."""
 
-    rows: list[dict]
+    rows: list[SizeRow]
     noise: float
     noise_dof: int
     assumed_noise: bool
 
     @property
     def z(self) -> np.ndarray:
-        return np.array([r["z"] for r in self.rows])
+        return np.array([r.z for r in self.rows])
 
     @property
     def stouffer(self) -> float:
@@ -150,6 +152,11 @@ class Comparison:
 
     def cdf(self, z: float) -> float:
         return float(norm.cdf(z) if self.assumed_noise else t.cdf(z, self.noise_dof))
+
+
+def _inside(curve: Curve, compute: float) -> bool:
+    """Whether ``compute`` lies within the baseline's measured sizes (0.1% tolerance at the ends)."""
+    return curve.compute.min() / 1.001 <= compute <= curve.compute.max() * 1.001
 
 
 def compare(result: SweepResult, curve: Curve) -> Comparison:
@@ -173,73 +180,94 @@ def compare(result: SweepResult, curve: Curve) -> Comparison:
         loss = point.loss
         z = math.log(loss / predicted) / sigma if math.isfinite(loss) else math.inf
         needed = float(curve.compute_for(loss)[0]) if math.isfinite(loss) else 0.0
-        rows.append({
-            "label": point.label, "spec": point.spec, "params": point.params, "tokens": point.tokens,
-            "flops": C, "loss": loss, "loss_std": point.loss_std, "n_seeds": len(finite),
-            "diverged": point.diverged, "predicted": predicted, "predicted_lo": float(lo),
-            "predicted_hi": float(hi), "deviation": loss / predicted - 1.0, "z": z, "sigma": sigma,
-            "multiplier": needed / C,
-        })  # fmt: skip
+        rows.append(SizeRow(
+            label=point.label, spec=point.spec, params=point.params, tokens=point.tokens, flops=C, loss=loss,
+            loss_std=point.loss_std, n_seeds=len(finite), diverged=point.diverged, predicted=predicted,
+            predicted_lo=float(lo), predicted_hi=float(hi), deviation=loss / predicted - 1.0, z=z, sigma=sigma,
+            multiplier=needed / C,
+            extrapolated=not _inside(curve, C) or (math.isfinite(loss) and not _inside(curve, needed)),
+        ))  # fmt: skip
     return Comparison(rows, noise, dof, dof == 0)
 
 
-def _fit_candidate(result: SweepResult) -> dict | None:
-    """The candidate's own L(C) law (for the report), fitted to every run like a baseline's curve."""
+def _candidate_curve(result: SweepResult) -> Curve | None:
+    """The candidate's own L(C) law with bootstrap replicas, fitted like a baseline's (None when it cannot
+    be: fewer than 3 sizes, or a size whose every run diverged)."""
     if len(result.points) < 3 or not all(math.isfinite(p.loss) for p in result.points):
         return None
-    C = np.concatenate([[p.compute] * len(p.losses) for p in result.points])
-    L = np.concatenate([p.losses for p in result.points])
     try:
-        return {k: float(v) for k, v in fit(CURVE_LAW, L[np.isfinite(L)], C=C[np.isfinite(L)]).params.items()}
+        return fit_curve(result.compute, [p.losses for p in result.points], n_bootstrap=CANDIDATE_BOOTSTRAP)
     except ScalingError:
         return None
 
 
-def _plot_data(result: SweepResult, curve: Curve) -> dict:
-    """What a plot needs, as plain lists (reports travel between xdist workers as JSON)."""
+def _first_crossing(gap: np.ndarray, logc: np.ndarray) -> np.ndarray:
+    """Per row of ``gap`` [R, M] (over log compute ``logc`` [M]) the compute of its first sign change (inf: none)."""
+    sign = np.sign(gap)
+    changed = (sign != sign[:, :1]) & (sign != 0)
+    out = np.full(len(gap), math.inf)
+    for i in np.flatnonzero(changed.any(axis=1)):
+        j = int(np.argmax(changed[i]))
+        g0, g1 = gap[i, j - 1], gap[i, j]
+        out[i] = math.exp(logc[j - 1] + (logc[j] - logc[j - 1]) * g0 / (g0 - g1))
+    return out
+
+
+def crossover(candidate: Curve, baseline: Curve) -> Crossover:
+    """Where the two fitted laws cross, between the smallest size and ``CROSSOVER_REACH`` x the largest, with
+    a 95% interval over paired bootstrap replicas, and which way their gap moves at the largest size."""
+    top = max(candidate.compute.max(), baseline.compute.max())
+    logc = np.linspace(math.log(min(candidate.compute.min(), baseline.compute.min())),
+                       math.log(top * CROSSOVER_REACH), 800)  # fmt: skip
+
+    def gap(theta_c: np.ndarray, theta_b: np.ndarray, x: np.ndarray) -> np.ndarray:
+        return CURVE_LAW.log_predict(theta_c, x[:, None])[0] - CURVE_LAW.log_predict(theta_b, x[:, None])[0]
+
+    point = _first_crossing(gap(candidate.theta[None], baseline.theta[None], logc), logc)[0]
+    n = min(len(candidate.samples), len(baseline.samples))
+    replicas = _first_crossing(gap(candidate.samples[:n], baseline.samples[:n], logc), logc)
+    lo, hi = np.percentile(replicas, [2.5, 97.5], method="nearest") if n else (math.inf, math.inf)  # inf: none
+    at_top = gap(candidate.theta[None], baseline.theta[None], np.log([top, top * 1.1]))[0]
+    finite = lambda x: float(x) if math.isfinite(x) else None  # noqa: E731
+    return Crossover(compute=finite(point), lo=finite(lo), hi=finite(hi), searched_to=float(top * CROSSOVER_REACH),
+                     favours="candidate" if at_top[1] < at_top[0] else "baseline",
+                     better_at_largest=bool(at_top[0] < 0))  # fmt: skip
+
+
+def _plot_data(result: SweepResult, curve: Curve) -> PlotData:
+    """The baseline curve and band on a compute grid over both sweeps' sizes, and the baseline's points."""
     cmin = min(curve.compute.min(), result.compute.min())
     cmax = max(curve.compute.max(), result.compute.max())
     grid = np.exp(np.linspace(np.log(cmin) - 0.3, np.log(cmax) + 0.3, 60))
     reps = curve.predict_samples(grid)
-    return {
-        "compute": grid.tolist(),
-        "baseline": curve.predict(grid).tolist(),
-        "baseline_lo": np.percentile(reps, 2.5, axis=0).tolist(),
-        "baseline_hi": np.percentile(reps, 97.5, axis=0).tolist(),
-        "baseline_points": {"compute": curve.compute.tolist(), "loss": curve.anchors[0].tolist()},
-    }
+    return PlotData(
+        compute=grid.tolist(), baseline=curve.predict(grid).tolist(),
+        baseline_lo=np.percentile(reps, 2.5, axis=0).tolist(), baseline_hi=np.percentile(reps, 97.5, axis=0).tolist(),
+        baseline_points={"compute": curve.compute.tolist(), "loss": curve.anchors[0].tolist()},
+    )  # fmt: skip
 
 
 def _report(result: SweepResult, base: Baseline, check: str, verdict: str, message: str,
-            comparison: Comparison | None = None, extra: dict | None = None) -> dict:  # fmt: skip
-    ctx = _context(result)
+            comparison: Comparison | None = None, candidate: Curve | None = None, **extra) -> GateReport:  # fmt: skip
+    """The typed report of one check; ``candidate`` is the sweep's own fitted curve when already fitted."""
     comparison = comparison or compare(result, base.curve)
-    return {
-        "nodeid": ctx.nodeid,
-        "baseline": base.name,
-        "check": check,
-        "verdict": verdict,
-        "message": message,
-        "sizes": comparison.rows,
-        "combined_z": comparison.stouffer,
-        "noise": {"relative_seed_std": comparison.noise, "dof": comparison.noise_dof,
-                  "assumed": comparison.assumed_noise},
-        "baseline_law": base.curve.params,
-        "candidate_law": (extra or {}).get("candidate_law") or _fit_candidate(result),
-        "trained": result.trained,
-        "runs": len(result.runs),
-        "skipped": result.skipped,
-        "plot": _plot_data(result, base.curve),
-        **(extra or {}),
-    }  # fmt: skip
+    compared = verdict not in ("recorded", "updated")
+    candidate = candidate if candidate is not None else _candidate_curve(result) if compared else None
+    return GateReport(
+        nodeid=_context(result).nodeid, baseline=base.name, check=check, verdict=verdict, message=message,
+        sizes=comparison.rows, combined_z=comparison.stouffer,
+        noise=Noise(comparison.noise, comparison.noise_dof, comparison.assumed_noise),
+        baseline_law=base.curve.params, candidate_law=candidate.params if candidate is not None else None,
+        trained=result.trained, runs=len(result.runs), skipped=result.skipped, plot=_plot_data(result, base.curve),
+        crossover=crossover(candidate, base.curve) if candidate is not None else None, **extra,
+    )  # fmt: skip
 
 
-def _table(rows: list[dict]) -> str:
+def _table(rows: list[SizeRow]) -> str:
     from tabulate import tabulate
 
-    body = [[r["label"], f"{r['params']:,}", f"{r['flops']:.3g}", f"{r['loss']:.4f} ± {r['loss_std']:.4f}",
-             f"{r['predicted']:.4f}", f"{100 * r['deviation']:+.2f}%", f"{r['z']:+.2f}", r.get("verdict", "")]
-            for r in rows]  # fmt: skip
+    body = [[r.label, f"{r.params:,}", f"{r.flops:.3g}", f"{r.loss:.4f} ± {r.loss_std:.4f}", f"{r.predicted:.4f}",
+             f"{100 * r.deviation:+.2f}%", f"{r.z:+.2f}", r.verdict or ""] for r in rows]  # fmt: skip
     return tabulate(body, headers=["size", "params", "FLOPs", "loss", "curve", "dev", "z", "verdict"])
 
 
@@ -262,17 +290,17 @@ def assert_on_curve(result: SweepResult, baseline: str | Baseline = "reference",
     base, comp, z_size = against
     z_all = comp.quantile(1 - ALPHA)
     for r in comp.rows:
-        worse = r["deviation"] > rtol if rtol is not None else r["z"] > z_size
-        better = r["deviation"] < -rtol if rtol is not None else r["z"] < -z_size
-        r["verdict"] = "DIVERGED" if r["diverged"] else "WORSE" if worse else "better" if better else "on curve"
+        worse = r.deviation > rtol if rtol is not None else r.z > z_size
+        better = r.deviation < -rtol if rtol is not None else r.z < -z_size
+        r.verdict = "DIVERGED" if r.diverged else "WORSE" if worse else "better" if better else "on curve"
     combined_worse = rtol is None and comp.stouffer > z_all
-    failed = any(r["verdict"] in ("WORSE", "DIVERGED") for r in comp.rows) or combined_worse
-    worst = max(comp.rows, key=lambda r: r["deviation"])
+    failed = any(r.verdict in ("WORSE", "DIVERGED") for r in comp.rows) or combined_worse
+    worst = max(comp.rows, key=lambda r: r.deviation)
     rule = f"rtol={rtol:g}" if rtol is not None else (
         f"noise-aware: size z > {z_size:.2f} or combined z > {z_all:.2f}; seed noise "
         f"{100 * comp.noise:.2f}%{' (assumed)' if comp.assumed_noise else ''}")  # fmt: skip
     headline = (f"{'off' if failed else 'on'} baseline {base.name!r}: worst deviation "
-                f"{100 * worst['deviation']:+.2f}% at {worst['label']} (z {worst['z']:+.2f}); combined z "
+                f"{100 * worst.deviation:+.2f}% at {worst.label} (z {worst.z:+.2f}); combined z "
                 f"{comp.stouffer:+.2f}")  # fmt: skip
     _context(result).reports.append(_report(result, base, "on_curve", "failed" if failed else "passed",
                                             headline, comp))  # fmt: skip
@@ -289,15 +317,15 @@ def assert_beats_curve(result: SweepResult, baseline: str | Baseline = "referenc
     base, comp, z_size = against
     K = len(comp.rows)
     for r in comp.rows:
-        r["z_better"] = (math.log(1 - margin) - math.log(r["loss"] / r["predicted"])) / r["sigma"]
-        r["verdict"] = "DIVERGED" if r["diverged"] else "better" if r["z_better"] > z_size else "not better"
-    combined = float(sum(r["z_better"] for r in comp.rows) / math.sqrt(K))
+        r.z_better = (math.log(1 - margin) - math.log(r.loss / r.predicted)) / r.sigma
+        r.verdict = "DIVERGED" if r.diverged else "better" if r.z_better > z_size else "not better"
+    combined = float(sum(r.z_better for r in comp.rows) / math.sqrt(K))
     probability = comp.cdf(combined)
-    failed = any(r["verdict"] != "better" for r in comp.rows) or combined < comp.quantile(1 - ALPHA)
+    failed = any(r.verdict != "better" for r in comp.rows) or combined < comp.quantile(1 - ALPHA)
     headline = (f"{'does not beat' if failed else 'beats'} baseline {base.name!r} by margin {100 * margin:.1f}%: "
                 f"P(better) = {probability:.4f} (combined z {combined:+.2f})")  # fmt: skip
     _context(result).reports.append(_report(result, base, "beats_curve", "failed" if failed else "passed",
-                                            headline, comp, {"probability_better": probability}))  # fmt: skip
+                                            headline, comp, probability_better=probability))  # fmt: skip
     if failed:
         _fail(f"sweep {headline}\n{_table(comp.rows)}")
 
@@ -321,8 +349,7 @@ def assert_exponent(result: SweepResult, baseline: str | Baseline = "reference",
     headline = (f"exponent alpha {a_c:.4f} vs baseline {base.name!r} {a_b:.4f} (bootstrap sd {sd:.4f}); "
                 f"worst allowed {bound:.4f}")  # fmt: skip
     _context(result).reports.append(_report(result, base, "exponent", "failed" if failed else "passed", headline,
-                                            extra={"alpha": a_c, "baseline_alpha": a_b,
-                                                   "candidate_law": cand.params}))  # fmt: skip
+                                            candidate=cand, alpha=a_c, baseline_alpha=a_b))  # fmt: skip
     if failed:
         _fail(f"scaling exponent is worse: {headline}")
 
@@ -331,10 +358,11 @@ def assert_exponent(result: SweepResult, baseline: str | Baseline = "reference",
 class Multiplier:
     """How much compute the baseline needs to reach the candidate's loss, relative to the candidate's."""
 
-    value: float  # geometric mean over sizes (> 1: the candidate is more compute-efficient)
+    value: float  # geometric mean over the sizes it is read off inside the baseline's range (> 1: more efficient)
     lo: float
     hi: float
     per_size: list[float]
+    extrapolated: bool = False  # no size lies inside the baseline's range: the mean is over extrapolated sizes
 
     def __float__(self) -> float:
         return self.value
@@ -342,29 +370,38 @@ class Multiplier:
 
 def compute_multiplier(result: SweepResult, baseline: str | Baseline = "reference", level: float = 0.95):
     """The compute multiplier with a bootstrap interval (baseline replicas x candidate seed noise);
-    None when this call recorded the baseline."""
+    None when this call recorded the baseline. The headline mean leaves out sizes whose multiplier is read
+    off outside the baseline's measured sizes (``SizeRow.extrapolated``), unless every size is such."""
     __tracebackhide__ = True
     against = _against(result, baseline, "multiplier")
     if against is None:
         return None
     base, comp, _ = against
-    lost = [r["label"] for r in comp.rows if not math.isfinite(r["loss"])]
+    lost = [r.label for r in comp.rows if not math.isfinite(r.loss)]
     if lost:
         _fail(f"no compute multiplier against {base.name!r}: every run diverged at {', '.join(lost)}")
+    inside = [r for r in comp.rows if not r.extrapolated]
+    rows = inside or comp.rows
     rng = np.random.default_rng(0)
     logs = []
-    for r in comp.rows:
-        noise = comp.noise / math.sqrt(max(1, r["n_seeds"]))
-        losses = r["loss"] * np.exp(rng.normal(0, noise, len(base.curve.samples)))
+    for r in rows:
+        noise = comp.noise / math.sqrt(max(1, r.n_seeds))
+        losses = r.loss * np.exp(rng.normal(0, noise, len(base.curve.samples)))
         needed = base.curve.compute_for(losses, replicas=True)
-        logs.append(np.log(needed / r["flops"]))
+        logs.append(np.log(needed / r.flops))
     with np.errstate(invalid="ignore"):
         geo = np.exp(np.mean(logs, axis=0))
     q = (1 - level) / 2
     lo, hi = np.nanpercentile(geo, [100 * q, 100 * (1 - q)])
-    value = math.exp(np.mean(np.log([r["multiplier"] for r in comp.rows])))
-    mult = Multiplier(value, float(lo), float(hi), [r["multiplier"] for r in comp.rows])
-    headline = f"compute multiplier vs {base.name!r}: {value:.3g}x (95% CI {lo:.3g} to {hi:.3g})"
+    value = math.exp(np.mean(np.log([r.multiplier for r in rows])))
+    mult = Multiplier(value, float(lo), float(hi), [r.multiplier for r in comp.rows], extrapolated=not inside)
+    left_out = len(comp.rows) - len(inside)
+    scope = ("every size extrapolated" if not inside
+             else f"{len(inside)} of {len(comp.rows)} sizes; {left_out} extrapolated left out" if left_out
+             else "")  # fmt: skip
+    headline = (f"compute multiplier vs {base.name!r}: {value:.3g}x (95% CI {lo:.3g} to {hi:.3g})"
+                + (f" ({scope})" if scope else ""))  # fmt: skip
     _context(result).reports.append(_report(result, base, "multiplier", "info", headline, comp,
-                                            {"multiplier": [value, float(lo), float(hi)]}))  # fmt: skip
+                                            multiplier=[value, float(lo), float(hi)],
+                                            multiplier_extrapolated=not inside))  # fmt: skip
     return mult

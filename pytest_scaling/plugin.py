@@ -219,8 +219,8 @@ def pytest_runtest_makereport(item: pytest.Item, call):
     state = item.config.stash.get(SESSION, None)
     if state is not None and report.when == "call" and report.passed:
         for gate_report in state.reports:
-            if gate_report["nodeid"] == item.nodeid and gate_report["verdict"] == "failed":
-                gate_report["verdict"] = "caught"
+            if gate_report.nodeid == item.nodeid and gate_report.verdict == "failed":
+                gate_report.verdict = "caught"
     return report
 
 
@@ -231,7 +231,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     workeroutput = getattr(config, "workeroutput", None)
     if workeroutput is not None:  # an xdist worker: hand the reports to the controller
-        workeroutput["scaling_reports"] = json.dumps(state.reports)
+        workeroutput["scaling_reports"] = json.dumps([report.to_dict() for report in state.reports])
         return
     targets = [(option, config.getoption(option)) for option in ("scaling_markdown", "scaling_json", "scaling_plot")]
     targets = [(option, path) for option, path in targets if path]
@@ -267,7 +267,9 @@ def pytest_testnodedown(node, error) -> None:
     """xdist controller: merge a finished worker's reports."""
     payload = getattr(node, "workeroutput", {}).get("scaling_reports")
     if payload:
-        node.config.stash[SESSION].reports.extend(json.loads(payload))
+        from .gatereport import GateReport
+
+        node.config.stash[SESSION].reports.extend(GateReport.from_dict(d) for d in json.loads(payload))
 
 
 def _metadata(state: ScalingSession) -> dict:

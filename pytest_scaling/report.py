@@ -1,7 +1,9 @@
 """Render the gate's reports: terminal summary, one-line headline, Markdown, JSON and plots.
 
-A report is the plain dict the gate appends per assertion-helper call (see ``gate._report``); several
-may share a test's nodeid. Tests keep the order of their first report; Markdown lists failing ones first.
+A report is the :class:`~pytest_scaling.gatereport.GateReport` the gate builds per assertion-helper call;
+several may share a test's nodeid. Tests keep the order of their first report; Markdown lists failing
+ones first. A multiplier read off outside the baseline's measured sizes is marked "(extrap.)", and every
+comparison states where the two fitted laws cross (:class:`~pytest_scaling.gatereport.Crossover`).
 """
 
 from __future__ import annotations
@@ -18,19 +20,21 @@ from tabulate import tabulate
 
 from . import __version__
 from .errors import ScalingError
+from .gatereport import Crossover, GateReport, SizeRow
 
 MAX_MARKDOWN_BYTES = 64_000  # a GitHub comment holds 65,536 characters
+TERMINAL_WIDTH = 120  # notes under a terminal table wrap here
 # most telling first; "caught": a check that failed inside a test that expected it to (pytest.raises)
 VERDICT_ORDER = ("failed", "passed", "caught", "updated", "recorded", "info")
-FAILING_ROWS = {"WORSE", "not better"}
+FAILING_ROWS = {"WORSE", "not better", "DIVERGED"}
 MARKERS = {"failed": "❌", "passed": "✅", "caught": "🎯", "updated": "🔄", "recorded": "📌", "info": "ℹ️"}
 
 
-def by_test(reports: list[dict]) -> dict[str, list[dict]]:
+def by_test(reports: list[GateReport]) -> dict[str, list[GateReport]]:
     """The reports grouped by nodeid, tests in order of their first report."""
-    groups: dict[str, list[dict]] = {}
+    groups: dict[str, list[GateReport]] = {}
     for report in reports:
-        groups.setdefault(report["nodeid"], []).append(report)
+        groups.setdefault(report.nodeid, []).append(report)
     return groups
 
 
@@ -38,26 +42,21 @@ def _rank(verdict: str) -> int:
     return VERDICT_ORDER.index(verdict) if verdict in VERDICT_ORDER else len(VERDICT_ORDER)
 
 
-def verdict_of(reports: list[dict]) -> str:
+def verdict_of(reports: list[GateReport]) -> str:
     """One verdict for a test's (or a run's) reports: failed > passed > updated > recorded > info."""
-    return min((r["verdict"] for r in reports), key=_rank, default="info")
+    return min((r.verdict for r in reports), key=_rank, default="info")
 
 
-def _compared(report: dict) -> bool:
-    """Whether the report's sizes hold a real comparison (not a just-recorded baseline against itself)."""
-    return report["verdict"] not in ("recorded", "updated")
-
-
-def _primary(reports: list[dict]) -> dict:
+def _primary(reports: list[GateReport]) -> GateReport:
     """The report whose per-size table tells the most: a gating verdict first, then per-size verdicts."""
-    return min(reports, key=lambda r: (_rank(r["verdict"]), not any("verdict" in s for s in r["sizes"])))
+    return min(reports, key=lambda r: (_rank(r.verdict), not any(s.verdict for s in r.sizes)))
 
 
-def _tables(reports: list[dict]) -> list[dict]:
+def _tables(reports: list[GateReport]) -> list[GateReport]:
     """One primary report per baseline of a test."""
-    per_baseline: dict[str, list[dict]] = {}
+    per_baseline: dict[str, list[GateReport]] = {}
     for report in reports:
-        per_baseline.setdefault(report["baseline"], []).append(report)
+        per_baseline.setdefault(report.baseline, []).append(report)
     return [_primary(group) for group in per_baseline.values()]
 
 
@@ -76,31 +75,36 @@ def _signed(x: float) -> str:
     return f"{x:+.2f}" if math.isfinite(x) else "inf"
 
 
-def _loss(row: dict) -> str:
-    if not math.isfinite(row["loss"]):
+def _loss(row: SizeRow) -> str:
+    if not math.isfinite(row.loss):
         return "diverged"
-    text = f"{row['loss']:.4f}" + (f" ± {row['loss_std']:.4f}" if row["n_seeds"] > 1 else "")
-    return text + (f" ({row['diverged']} diverged)" if row["diverged"] else "")
+    text = f"{row.loss:.4f}" + (f" ± {row.loss_std:.4f}" if row.n_seeds > 1 else "")
+    return text + (f" ({row.diverged} diverged)" if row.diverged else "")
 
 
-def _row_verdict(report: dict, row: dict) -> str | None:
-    return row.get("verdict") or (None if _compared(report) else report["verdict"])
+def _row_verdict(report: GateReport, row: SizeRow) -> str | None:
+    return row.verdict or (None if report.compared else report.verdict)
 
 
-def _table(report: dict, tablefmt: str, mark: bool = False) -> str:
+def _multiplier(row: SizeRow) -> str:
+    if not row.multiplier > 0:
+        return "n/a"
+    return f"{row.multiplier:.3g}x" + (" (extrap.)" if row.extrapolated else "")
+
+
+def _table(report: GateReport, tablefmt: str, mark: bool = False) -> str:
     """The per-size table; a recorded baseline shows its measurements only (nothing to compare with)."""
-    compared = _compared(report)
+    compared = report.compared
     headers = ["size", "params", "tokens", "FLOPs", "loss"]
     headers += ["curve", "dev", "z", "mult", "verdict"] if compared else ["verdict"]
     body = []
-    for row in report["sizes"]:
+    for row in report.sizes:
         verdict = _row_verdict(report, row) or ""
         if mark and verdict:
             verdict = f"{'❌' if verdict in FAILING_ROWS else MARKERS.get(verdict, '✅')} {verdict}"
-        cells = [row["label"], _si(row["params"]), _si(row["tokens"]), f"{row['flops']:.3g}", _loss(row)]
+        cells = [row.label, _si(row.params), _si(row.tokens), f"{row.flops:.3g}", _loss(row)]
         if compared:
-            mult = f"{row['multiplier']:.3g}x" if row["multiplier"] > 0 else "n/a"
-            cells += [f"{row['predicted']:.4f}", _pct(row["deviation"]), _signed(row["z"]), mult]
+            cells += [f"{row.predicted:.4f}", _pct(row.deviation), _signed(row.z), _multiplier(row)]
         body.append([*cells, verdict])
     align = ["left"] + ["right"] * (len(headers) - 2) + ["left"]
     return tabulate(body, headers=headers, tablefmt=tablefmt, disable_numparse=True, colalign=align)
@@ -112,63 +116,95 @@ def _law(law: dict | None) -> str:
     return f"L(C) = {law['E']:.4g} + {law['A']:.4g}·C^-{law['alpha']:.4f}"
 
 
-def _caption(report: dict) -> str:
+def _caption(report: GateReport) -> str:
     """Where the table comes from: the baseline, the seed noise and the run counts."""
-    noise = report["noise"]
-    parts = [f"baseline '{report['baseline']}' ({report['check']})"]
-    if _compared(report):
-        assumed = ", assumed" if noise["assumed"] else f", {noise['dof']} dof"
-        parts.append(f"seed noise {100 * noise['relative_seed_std']:.2f}%{assumed}")
-        parts.append(f"combined z {_signed(report['combined_z'])}")
-    parts.append(f"{report['runs']} runs, {report['trained']} trained now")
-    if report["skipped"]:
-        parts.append(f"{len(report['skipped'])} sizes skipped by --scaling-max-params")
+    noise = report.noise
+    parts = [f"baseline '{report.baseline}' ({report.check})"]
+    if report.compared:
+        assumed = ", assumed" if noise.assumed else f", {noise.dof} dof"
+        parts.append(f"seed noise {100 * noise.relative_seed_std:.2f}%{assumed}")
+        parts.append(f"combined z {_signed(report.combined_z)}")
+    parts.append(f"{report.runs} runs, {report.trained} trained now")
+    if report.skipped:
+        parts.append(f"{len(report.skipped)} sizes skipped by --scaling-max-params")
     return "; ".join(parts)
 
 
-def _laws(report: dict) -> str:
-    base = f"baseline '{report['baseline']}' {_law(report['baseline_law'])}"
-    return base if not _compared(report) else f"this run {_law(report['candidate_law'])}  |  {base}"
+def _laws(report: GateReport) -> str:
+    base = f"baseline '{report.baseline}' {_law(report.baseline_law)}"
+    return base if not report.compared else f"this run {_law(report.candidate_law)}  |  {base}"
 
 
-def terminal_lines(reports: list[dict]) -> list[str]:
-    """The terminal summary: per test its verdict, per-size table(s), fitted laws and messages."""
+def crossover_text(crossover: Crossover | None) -> str:
+    """Where the candidate's and the baseline's fitted laws cross, and how the gap between them moves."""
+    if crossover is None:
+        return "not computed (this run's law needs 3 sizes, none diverged)"
+    side = "below" if crossover.better_at_largest else "above"
+    gap = "advantage" if crossover.better_at_largest else "disadvantage"
+    growing = crossover.better_at_largest == (crossover.favours == "candidate")
+    trend = f"its {gap} {'growing' if growing else 'shrinking'} with compute"
+    if crossover.compute is None:
+        reach = f"none up to C = {crossover.searched_to:.3g} (1000x the largest size)"
+        return f"{reach}; this run's law stays {side}, {trend}"
+    lo = f"{crossover.lo:.3g}" if crossover.lo is not None else "none"
+    hi = f"{crossover.hi:.3g}" if crossover.hi is not None else f"beyond {crossover.searched_to:.3g}"
+    where = f"at C = {crossover.compute:.3g} (95% CI {lo} to {hi})"
+    return f"{where}; at the largest size this run's law is {side}, {trend}"
+
+
+def _extrapolation_note(report: GateReport) -> str | None:
+    marked = [r.label for r in report.sizes if r.extrapolated and r.multiplier > 0]
+    if not report.compared or not marked:
+        return None
+    return f"(extrap.): read off the baseline's law beyond its sizes ({_baseline_range(report)}): {', '.join(marked)}"
+
+
+def _baseline_range(report: GateReport) -> str:
+    points = report.plot.baseline_points["compute"] if report.plot else []
+    return f"{min(points):.3g} to {max(points):.3g} FLOPs" if points else "range unknown"
+
+
+def terminal_lines(reports: list[GateReport]) -> list[str]:
+    """The terminal summary: per test its verdict, per-size table(s), fitted laws, crossover and messages."""
     lines: list[str] = []
     for nodeid, group in by_test(reports).items():
         lines += ["", f"{nodeid}: {verdict_of(group).upper()}"]
         for report in _tables(group):
             lines.append(f"  {_caption(report)}")
             lines += ["  " + line for line in _table(report, "simple").splitlines()]
-            lines.append(f"  law: {_laws(report)}")
-        lines += [f"  {r['verdict']:<8} {r['check']}: {r['message']}" for r in group]
+            notes = [_extrapolation_note(report), f"law: {_laws(report)}"]
+            notes.append(f"crossover: {crossover_text(report.crossover)}" if report.compared else None)
+            for note in filter(None, notes):
+                lines += textwrap.wrap(note, width=TERMINAL_WIDTH, initial_indent="  ", subsequent_indent="    ")
+        lines += [f"  {r.verdict:<8} {r.check}: {r.message}" for r in group]
     return lines
 
 
-def _worst(reports: list[dict]) -> str:
+def _worst(reports: list[GateReport]) -> str:
     """'; worst deviation +4.65% (w32-d2 in node)' over the compared sizes of ``reports``, or ''."""
-    rows = [(row, r["nodeid"]) for r in reports if _compared(r) for row in r["sizes"]]
+    rows = [(row, r.nodeid) for r in reports if r.compared for row in r.sizes]
     if not rows:
         return ""
-    row, nodeid = max(rows, key=lambda item: -math.inf if math.isnan(item[0]["deviation"]) else item[0]["deviation"])
-    if math.isinf(row["deviation"]):
-        return f"; {row['label']} diverged (in {nodeid})"
-    return f"; worst deviation {_pct(row['deviation'])} ({row['label']} in {nodeid})"
+    row, nodeid = max(rows, key=lambda item: -math.inf if math.isnan(item[0].deviation) else item[0].deviation)
+    if math.isinf(row.deviation):
+        return f"; {row.label} diverged (in {nodeid})"
+    return f"; worst deviation {_pct(row.deviation)} ({row.label} in {nodeid})"
 
 
-def _recorded(reports: list[dict]) -> str:
+def _recorded(reports: list[GateReport]) -> str:
     parts = []
     for verdict in ("recorded", "updated"):
-        names = list(dict.fromkeys(f"'{r['baseline']}'" for r in reports if r["verdict"] == verdict))
+        names = list(dict.fromkeys(f"'{r.baseline}'" for r in reports if r.verdict == verdict))
         if names:
             parts.append(f"{len(names)} baseline{'s' * (len(names) > 1)} {verdict}: {', '.join(names)}")
     return "; ".join(parts)
 
 
-def headline(reports: list[dict]) -> str:
+def headline(reports: list[GateReport]) -> str:
     """One line for a bot: the run's verdict, how many checks failed, the worst deviation, recorded baselines."""
-    checks = [r for r in reports if r["verdict"] in ("passed", "failed")]
-    failed = [r for r in checks if r["verdict"] == "failed"]
-    caught = [r for r in reports if r["verdict"] == "caught"]
+    checks = [r for r in reports if r.verdict in ("passed", "failed")]
+    failed = [r for r in checks if r.verdict == "failed"]
+    caught = [r for r in reports if r.verdict == "caught"]
     recorded = _recorded(reports)
     if caught:
         recorded = f"{len(caught)} expected regression{'s' * (len(caught) != 1)} caught" + (
@@ -195,20 +231,25 @@ def _code(text: str) -> str:
     return f"`{text}`" if "`" not in text else f"`` {text} ``"
 
 
-def _md_section(nodeid: str, reports: list[dict]) -> str:
+def _md_section(nodeid: str, reports: list[GateReport]) -> str:
     verdict = verdict_of(reports)
     lines = [f"### {MARKERS.get(verdict, '')} {_code(nodeid)} — {verdict}", ""]
-    lines += [f"- {MARKERS.get(r['verdict'], '')} **{r['verdict']}** {_code(r['check'])}: {_md_escape(r['message'])}"
+    lines += [f"- {MARKERS.get(r.verdict, '')} **{r.verdict}** {_code(r.check)}: {_md_escape(r.message)}"
               for r in reports]  # fmt: skip
     for report in _tables(reports):
         lines += ["", _md_escape(_caption(report)), "", _table(report, "github", mark=True), ""]
+        note = _extrapolation_note(report)
+        if note:
+            lines += [_md_escape(note), ""]
         lines.append(f"Fitted law: {_md_escape(_laws(report))}")
+        if report.compared:
+            lines += ["", f"Crossover: {_md_escape(crossover_text(report.crossover))}"]
     return "\n".join(lines) + "\n\n"
 
 
-def _md_oneline(nodeid: str, reports: list[dict]) -> str:
+def _md_oneline(nodeid: str, reports: list[GateReport]) -> str:
     verdict = verdict_of(reports)
-    message = textwrap.shorten(reports[0]["message"], 200, placeholder=" …")
+    message = textwrap.shorten(reports[0].message, 200, placeholder=" …")
     return f"- {MARKERS.get(verdict, '')} {_code(nodeid)} — {verdict}: {_md_escape(message)}\n"
 
 
@@ -226,7 +267,7 @@ def _footer(metadata: dict | None) -> str:
     return "---\n<sub>" + " · ".join(_md_escape(p) for p in parts) + "</sub>\n"
 
 
-def markdown(reports: list[dict], metadata: dict | None = None) -> str:
+def markdown(reports: list[GateReport], metadata: dict | None = None) -> str:
     """GitHub-flavoured Markdown for a PR comment or step summary, under ``MAX_MARKDOWN_BYTES``.
 
     The headline comes first, then a section per test, failing tests first. When the sections do not
@@ -255,7 +296,7 @@ def markdown(reports: list[dict], metadata: dict | None = None) -> str:
     return head + "".join(body) + footer
 
 
-def write_markdown(reports: list[dict], path: str | Path, metadata: dict | None = None) -> Path:
+def write_markdown(reports: list[GateReport], path: str | Path, metadata: dict | None = None) -> Path:
     """Write :func:`markdown` to ``path``; ``"github"`` appends it to the file named by $GITHUB_STEP_SUMMARY."""
     text = markdown(reports, metadata)
     if str(path) == "github":
@@ -284,21 +325,23 @@ def _finite(value):
     return value
 
 
-def json_report(reports: list[dict], metadata: dict | None = None) -> dict:
+def json_report(reports: list[GateReport], metadata: dict | None = None) -> dict:
     """``{"headline", "verdict", "tests": [one entry per report], "metadata"}``, strict-JSON-safe (inf -> None).
 
-    An entry is the report less its plot data; every size has a ``verdict`` (None for a bare comparison).
+    An entry is the report less its plot data; every size has a ``verdict`` (None for a bare comparison)
+    and ``extrapolated``; a comparison has ``crossover``.
     """
     tests = []
     for report in reports:
-        entry = {k: v for k, v in report.items() if k != "plot"}
-        entry["sizes"] = [{**row, "verdict": _row_verdict(report, row)} for row in report["sizes"]]
+        entry = {k: v for k, v in report.to_dict().items() if k != "plot"}
+        for size, row in zip(entry["sizes"], report.sizes, strict=True):
+            size["verdict"] = _row_verdict(report, row)
         tests.append(entry)
     return _finite({"headline": headline(reports), "verdict": verdict_of(reports), "tests": tests,
                     "metadata": dict(metadata or {})})  # fmt: skip
 
 
-def write_json(reports: list[dict], path: str | Path, metadata: dict | None = None) -> Path:
+def write_json(reports: list[GateReport], path: str | Path, metadata: dict | None = None) -> Path:
     """Write :func:`json_report` to ``path`` (parents created) as strict JSON."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -316,7 +359,7 @@ def _file_name(nodeid: str, used: set[str]) -> str:
     return name + ".png"
 
 
-def write_plots(reports: list[dict], directory: str | Path) -> list[Path]:
+def write_plots(reports: list[GateReport], directory: str | Path) -> list[Path]:
     """A PNG per test with plot data: loss against compute (log-log), the baseline curve with its 95% band
     and measured points, this run's sizes with seed-spread error bars and its fitted law."""
     try:
@@ -330,28 +373,28 @@ def write_plots(reports: list[dict], directory: str | Path) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     written, used = [], set()
     for nodeid, group in by_test(reports).items():
-        plotted = [r for r in group if r.get("plot")]
+        plotted = [r for r in group if r.plot]
         if not plotted:
             continue
         report = _primary(plotted)
-        plot = report["plot"]
+        plot = report.plot
         fig = Figure(figsize=(8, 5.5), layout="constrained")
         FigureCanvasAgg(fig)
         ax = fig.add_subplot()
-        base = f"baseline '{report['baseline']}'"
-        ax.fill_between(plot["compute"], plot["baseline_lo"], plot["baseline_hi"], color="C0", alpha=0.25,
+        base = f"baseline '{report.baseline}'"
+        ax.fill_between(plot.compute, plot.baseline_lo, plot.baseline_hi, color="C0", alpha=0.25,
                         label=f"{base} 95% band")  # fmt: skip
-        ax.plot(plot["compute"], plot["baseline"], color="C0", label=f"{base}: {_law(report['baseline_law'])}")
-        points = plot["baseline_points"]
+        ax.plot(plot.compute, plot.baseline, color="C0", label=f"{base}: {_law(report.baseline_law)}")
+        points = plot.baseline_points
         ax.plot(points["compute"], points["loss"], "o", mfc="none", color="C0", label=f"{base} sizes")
-        rows = [r for r in report["sizes"] if math.isfinite(r["loss"])]
-        ax.errorbar([r["flops"] for r in rows], [r["loss"] for r in rows], yerr=[r["loss_std"] for r in rows],
+        rows = [r for r in report.sizes if math.isfinite(r.loss)]
+        ax.errorbar([r.flops for r in rows], [r.loss for r in rows], yerr=[r.loss_std for r in rows],
                     fmt="s", color="C3", capsize=3, label="this run (mean ± seed std)")  # fmt: skip
         for r in rows:
-            ax.annotate(r["label"], (r["flops"], r["loss"]), textcoords="offset points", xytext=(5, 5), fontsize=8)
-        if report["candidate_law"]:
-            law = report["candidate_law"]
-            grid = np.asarray(plot["compute"])
+            ax.annotate(r.label, (r.flops, r.loss), textcoords="offset points", xytext=(5, 5), fontsize=8)
+        if report.candidate_law:
+            law = report.candidate_law
+            grid = np.asarray(plot.compute)
             ax.plot(grid, law["E"] + law["A"] * grid ** -law["alpha"], "--", color="C3",
                     label=f"this run: {_law(law)}")  # fmt: skip
         ax.set_xscale("log")
@@ -364,8 +407,8 @@ def write_plots(reports: list[dict], directory: str | Path) -> list[Path]:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
         title = nodeid if len(nodeid) <= 90 else nodeid[:89] + "…"
-        ax.set_title(f"{title}\n{report['check']} vs {base}: {report['verdict'].upper()}", fontsize=10,
-                     color="C3" if report["verdict"] == "failed" else "black")  # fmt: skip
+        ax.set_title(f"{title}\n{report.check} vs {base}: {report.verdict.upper()}", fontsize=10,
+                     color="C3" if report.verdict == "failed" else "black")  # fmt: skip
         path = directory / _file_name(nodeid, used)
         fig.savefig(path, dpi=100)
         written.append(path)

@@ -45,11 +45,11 @@ def test_update_records_then_a_reseeded_reference_passes(tmp_path):
     rng = np.random.default_rng(1)
     first = sweep(rng, tmp_path=tmp_path, update=True)
     assert_on_curve(first, "reference")
-    assert first.context.reports[-1]["verdict"] == "recorded"
+    assert first.context.reports[-1].verdict == "recorded"
     assert (tmp_path / "reference.json").exists()
     again = sweep(rng, tmp_path=tmp_path)
     assert_on_curve(again, "reference")
-    assert again.context.reports[-1]["verdict"] == "passed"
+    assert again.context.reports[-1].verdict == "passed"
 
 
 def _fail_rate(shift: float, n_baselines: int, n_candidates: int, seeds: int = 2) -> float:
@@ -189,3 +189,21 @@ def test_baselines_are_written_with_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_crossover_of_two_laws_and_its_direction():
+    from pytest_scaling.baseline import fit_curve
+    from pytest_scaling.gate import crossover
+
+    rng = np.random.default_rng(3)
+    compute = np.logspace(9, 13, 5)
+
+    def curve(A, alpha):
+        return fit_curve(compute, [(1.5 + A * C**-alpha) * np.exp(rng.normal(0, 0.002, 3)) for C in compute])
+
+    baseline = curve(30, 0.1)
+    crossing = crossover(curve(20, 0.085), baseline)  # better at small compute, shallower: crosses near 5.6e11
+    assert crossing.compute == pytest.approx(5.6e11, rel=0.5) and crossing.lo < crossing.compute < crossing.hi
+    assert crossing.favours == "baseline" and not crossing.better_at_largest
+    steeper = crossover(curve(40, 0.115), baseline)  # better everywhere
+    assert steeper.compute is None and steeper.better_at_largest and steeper.searched_to == pytest.approx(1e16)

@@ -1,16 +1,22 @@
-"""The report renderers: terminal lines, headline, Markdown, JSON and plots, on gate-shaped report dicts."""
+"""The report renderers: terminal lines, headline, Markdown, JSON and plots, on reports built by the gate."""
 
+import contextlib
+import copy
+import dataclasses
 import json
 import math
 import re
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from pytest_scaling import __version__
 from pytest_scaling.errors import ScalingError
+from pytest_scaling.gate import GateContext, ScalingGateError, assert_on_curve, compute_multiplier
 from pytest_scaling.report import (
     MAX_MARKDOWN_BYTES,
     by_test,
@@ -23,65 +29,73 @@ from pytest_scaling.report import (
     write_markdown,
     write_plots,
 )
+from pytest_scaling.sweep import SizePoint, SweepResult
 
 LAW = {"E": 2.381, "A": 72.14, "alpha": 0.1793}
 GOOD = "benchmarks/test_gpt.py::test_reseeded"
 BAD = "benchmarks/test_gpt.py::test_crippled"
+SEED_NOISE = (-0.001, 0.001)  # two seeds around each size's loss (their mean is exact)
 
 
 def law(compute, params=LAW):
     return params["E"] + params["A"] * np.asarray(compute, dtype=float) ** -params["alpha"]
 
 
-def make_report(nodeid, verdict="passed", deviations=(-0.0057, 0.0023, 0.0026), check="on_curve", plot=True,
-                baseline="reference"):  # fmt: skip
-    """A report shaped like gate._report's: sizes w16-d1, w32-d2, ... at the given relative deviations."""
-    compared = verdict not in ("recorded", "updated")
-    sizes = []
-    for i, dev in enumerate(deviations if compared else [0.0] * len(deviations)):
+def sweep(nodeid, deviations, directory, **context):
+    """A two-seed sweep whose sizes w16-d1, w32-d2, ... lie ``deviations`` off LAW (inf: every seed diverged)."""
+    points = []
+    for i, dev in enumerate(deviations):
         flops = 2e9 * 10**i
-        predicted = float(law(flops))
-        row = {
-            "label": f"w{16 * (i + 1)}-d{i + 1}", "spec": {"width": 16 * (i + 1), "depth": i + 1},
-            "params": 3120 * 4**i, "tokens": 62400 * 4**i, "flops": flops, "loss": predicted * (1 + dev),
-            "loss_std": 0.005, "n_seeds": 2, "diverged": 0, "predicted": predicted,
-            "predicted_lo": predicted * 0.997, "predicted_hi": predicted * 1.003, "deviation": dev,
-            "z": dev / 0.005, "sigma": 0.005, "multiplier": 1 - 5 * dev,
-        }  # fmt: skip
-        if compared and check == "on_curve":
-            row["verdict"] = "WORSE" if dev > 0.02 else "better" if dev < -0.02 else "on curve"
-        sizes.append(row)
-    grid = np.geomspace(1e9, 1e12, 20)
-    worst = max(sizes, key=lambda r: r["deviation"])
-    return {
-        "nodeid": nodeid, "baseline": baseline, "check": check, "verdict": verdict,
-        "message": f"{'off' if verdict == 'failed' else 'on'} baseline {baseline!r}: worst deviation "
-                   f"{100 * worst['deviation']:+.2f}% at {worst['label']}" if compared
-                   else f"baseline {baseline!r} {verdict} at scaling_baselines/{baseline}.json",
-        "sizes": sizes, "combined_z": 0.5, "noise": {"relative_seed_std": 0.004, "dof": 8, "assumed": False},
-        "baseline_law": LAW, "candidate_law": {"E": 2.0, "A": 40.0, "alpha": 0.15} if compared else LAW,
-        "trained": 3, "runs": 6, "skipped": [],
-        "plot": {
-            "compute": grid.tolist(), "baseline": law(grid).tolist(), "baseline_lo": (0.99 * law(grid)).tolist(),
-            "baseline_hi": (1.01 * law(grid)).tolist(),
-            "baseline_points": {"compute": [2e9, 2e10, 2e11], "loss": law([2e9, 2e10, 2e11]).tolist()},
-        } if plot else None,
-    }  # fmt: skip
+        losses = [math.inf] * 2 if math.isinf(dev) else [float(law(flops)) * (1 + dev) * (1 + e) for e in SEED_NOISE]
+        points.append(SizePoint(spec={"width": 16 * (i + 1), "depth": i + 1, "vocab_size": 64}, params=3120 * 4**i,
+                                total_params=6000 * 4**i, tokens=62400 * 4**i, compute=flops, losses=losses,
+                                diverged=2 * math.isinf(dev)))  # fmt: skip
+    result = SweepResult("gpt@x", {"name": "synthetic", "hash": "h"}, {"lr": None}, points)
+    result.context = GateContext(baselines_dir=directory, nodeid=nodeid, **context)
+    return result
 
 
-@pytest.fixture
-def reports():
+def make_report(nodeid, verdict="passed", deviations=(-0.0057, 0.0023, 0.0026), baseline="reference", tmp=None):
+    """A report built by the gate: ``recorded`` or ``updated`` records ``baseline`` from a sweep on LAW; otherwise
+    a baseline on LAW with as many sizes is recorded first, then ``assert_on_curve`` judges the sweep."""
+    directory = Path(tmp or tempfile.mkdtemp())
+    if verdict in ("recorded", "updated"):
+        result = sweep(nodeid, [0.0] * len(deviations), directory, update=True)
+        for _ in range(1 + (verdict == "updated")):
+            assert_on_curve(result, baseline)
+        return result.context.reports[-1]
+    if not (directory / f"{baseline}.json").exists():
+        assert_on_curve(sweep("recorder", [0.0] * len(deviations), directory, update=True), baseline)
+    result = sweep(nodeid, deviations, directory)
+    with contextlib.suppress(ScalingGateError):
+        assert_on_curve(result, baseline)
+    report = result.context.reports[-1]
+    assert report.verdict == verdict, report.message
+    return report
+
+
+def multiplier_report(nodeid, deviations=(-0.0057, 0.0023, 0.0026)):
+    directory = Path(tempfile.mkdtemp())
+    assert_on_curve(sweep("recorder", [0.0] * len(deviations), directory, update=True), "reference")
+    result = sweep(nodeid, deviations, directory)
+    compute_multiplier(result, "reference")
+    return result.context.reports[-1]
+
+
+@pytest.fixture(scope="module")
+def built():
     """Like a real run: a recorded baseline, a passing on_curve + multiplier test, a failing test."""
     return [
         make_report(GOOD, "recorded"),
         make_report(GOOD, "passed"),
-        {
-            **make_report(GOOD, "info", check="multiplier"),
-            "multiplier": [0.998, 0.908, 1.07],
-            "message": "compute multiplier vs 'reference': 0.998x (95% CI 0.908 to 1.07)",
-        },
+        multiplier_report(GOOD),
         make_report(BAD, "failed", deviations=(-0.0687, 0.0252, 0.0465)),
     ]
+
+
+@pytest.fixture
+def reports(built):
+    return [copy.deepcopy(report) for report in built]
 
 
 def test_grouping_keeps_first_appearance_and_verdict_precedence(reports):
@@ -104,9 +118,10 @@ def test_terminal_lines_show_every_size_laws_and_messages(reports):
         assert verdict in row and dev in row
     good = lines[: lines.index(f"{BAD}: FAILED")]
     assert sum(line.split()[:1] == ["w16-d1"] for line in good) == 1  # one table per baseline, not per report
-    assert "on curve" in text and "L(C) = 2.381 + 72.14·C^-0.1793" in text and "L(C) = 2 + 40·C^-0.1500" in text
-    assert "recorded on_curve: baseline 'reference' recorded at scaling_baselines/reference.json" in text
-    assert "info     multiplier: compute multiplier vs 'reference': 0.998x" in text
+    assert "on curve" in text and "law: this run L(C) = " in text and "|  baseline 'reference' L(C) = " in text
+    assert re.search(r"recorded +on_curve: baseline 'reference' recorded at \S+reference.json", text)
+    assert re.search(r"info +multiplier: compute multiplier vs 'reference': [\d.]+x \(95% CI", text)
+    assert text.count("  crossover: ") == 2  # one per compared table
     assert max(map(len, lines)) <= 120
 
 
@@ -130,7 +145,7 @@ def test_headline(reports):
     assert headline([make_report(GOOD, "recorded"), make_report(BAD, "recorded", baseline="wide")]) == (
         "pytest-scaling: recorded — no comparison; 2 baselines recorded: 'reference', 'wide'"
     )
-    diverged = make_report(BAD, "failed", deviations=(0.0, math.inf))
+    diverged = make_report(BAD, "failed", deviations=(0.0, math.inf, 0.0))
     assert headline([diverged]).endswith(f"1 of 1 scaling check failed; w32-d2 diverged (in {BAD})")
     assert headline([]) == "pytest-scaling: no scaling checks ran"
 
@@ -151,8 +166,8 @@ def test_markdown_headline_tables_and_footer(reports):
 
 
 def test_markdown_truncates_500_tests_keeping_failures_first():
-    many = [make_report(f"tests/test_big.py::test_case[{i}-{'x' * 60}]", "passed", deviations=(0.001,) * 8)
-            for i in range(499)]  # fmt: skip
+    passing = make_report("template", "passed", deviations=(0.001,) * 8)  # built once, then named 499 times
+    many = [dataclasses.replace(passing, nodeid=f"tests/test_big.py::test_case[{i}-{'x' * 60}]") for i in range(499)]
     failing = "tests/test_big.py::test_the_failing_one"
     md = markdown([*many, make_report(failing, "failed", deviations=(0.05,) * 8)], {"seconds": 1.0})
     assert len(md.encode()) < MAX_MARKDOWN_BYTES
@@ -167,7 +182,7 @@ def test_markdown_truncates_500_tests_keeping_failures_first():
 
 
 def test_json_report_keys_and_non_finite_values(reports, tmp_path):
-    reports[3]["sizes"][2].update(loss=math.inf, deviation=math.inf, z=math.inf, multiplier=0.0)
+    reports[3] = make_report(BAD, "failed", deviations=(-0.0687, 0.0252, math.inf))  # w48-d3 diverged
     report = json_report(reports, {"version": __version__, "seconds": 3.5})
     assert report["metadata"] == {"version": __version__, "seconds": 3.5}
     assert report["verdict"] == "failed" and report["headline"] == headline(reports)
@@ -176,7 +191,8 @@ def test_json_report_keys_and_non_finite_values(reports, tmp_path):
         assert {"nodeid", "baseline", "check", "verdict", "message", "sizes"} <= entry.keys()
         assert "plot" not in entry
         for size in entry["sizes"]:
-            assert {"params", "tokens", "flops", "loss", "loss_std", "predicted", "deviation", "verdict"} <= size.keys()
+            assert {"params", "tokens", "flops", "loss", "loss_std", "predicted", "deviation", "verdict",
+                    "extrapolated"} <= size.keys()  # fmt: skip
     assert [s["verdict"] for s in report["tests"][0]["sizes"]] == ["recorded"] * 3
     assert report["tests"][2]["sizes"][0]["verdict"] is None  # the multiplier makes no per-size call
     assert report["tests"][3]["sizes"][2]["loss"] is None
@@ -204,7 +220,7 @@ def test_write_plots_one_png_per_test(tmp_path):
     pytest.importorskip("matplotlib", reason="plots need matplotlib")
     clashing = ["tests/test_x.py::test_a[w=1]", "tests/test_x.py::test_a[w:1]"]  # same safe name
     reports = [make_report(clashing[0], "failed", deviations=(0.03, 0.05, 0.04)), make_report(clashing[1]),
-               make_report("tests/test_x.py::test_no_plot", plot=False)]  # fmt: skip
+               dataclasses.replace(make_report("tests/test_x.py::test_no_plot"), plot=None)]  # fmt: skip
     paths = write_plots(reports, tmp_path / "plots")
     assert len(paths) == 2 and len(set(paths)) == 2
     for path in paths:
@@ -223,3 +239,21 @@ def test_import_loads_neither_torch_nor_matplotlib():
     code = "import sys, pytest_scaling.report; print(sorted({'torch', 'matplotlib'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_extrapolated_sizes_are_marked_and_left_out_of_the_multiplier(tmp_path):
+    assert_on_curve(sweep("recorder", [0.0] * 3, tmp_path, update=True), "reference")
+    result = sweep(GOOD, [0.0] * 4, tmp_path)  # one size beyond the baseline's largest
+    multiplier = compute_multiplier(result, "reference")
+    report = result.context.reports[-1]
+    assert [r.extrapolated for r in report.sizes] == [False, False, False, True]
+    assert not multiplier.extrapolated and "(3 of 4 sizes; 1 extrapolated left out)" in report.message
+    assert multiplier.value == pytest.approx(math.exp(np.mean(np.log(multiplier.per_size[:3]))))
+    lines = terminal_lines([report])
+    assert "x (extrap.)" in next(line for line in lines if line.split()[:1] == ["w64-d4"])
+    assert any(line.startswith("  (extrap.): read off the baseline's law beyond its sizes") for line in lines)
+    md = markdown([report])
+    assert "(extrap.)" in md and "Crossover: " in md
+    entry = json_report([report])["tests"][0]
+    assert [size["extrapolated"] for size in entry["sizes"]] == [False, False, False, True]
+    assert {"compute", "lo", "hi", "searched_to", "favours", "better_at_largest"} == set(entry["crossover"])

@@ -1,0 +1,111 @@
+"""The typed result of one gate check: a :class:`GateReport` with a :class:`SizeRow` per size.
+
+The gate (:mod:`pytest_scaling.gate`) builds one per assertion-helper call; the reporters
+(:mod:`pytest_scaling.report`) render terminal, Markdown, JSON and plots from it. Reports travel from
+pytest-xdist workers to the controller as plain dicts (:meth:`GateReport.to_dict` / :meth:`GateReport.from_dict`).
+Nothing here needs numpy or torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+
+@dataclass
+class SizeRow:
+    """One candidate size against the baseline curve (losses in nats/token, compute in FLOPs)."""
+
+    label: str
+    spec: dict
+    params: int  # non-embedding parameters
+    tokens: int
+    flops: float  # training compute C
+    loss: float  # mean over the seeds that did not diverge (inf when all diverged)
+    loss_std: float
+    n_seeds: int  # seeds with a finite loss
+    diverged: int  # seeds that diverged
+    predicted: float  # the baseline's anchored curve at C
+    predicted_lo: float
+    predicted_hi: float
+    deviation: float  # loss / predicted - 1
+    z: float  # deviation in noise units
+    sigma: float
+    multiplier: float  # compute the baseline needs for this loss / C (0 when the loss is not finite)
+    extrapolated: bool = False  # C, or the compute the baseline needs for this loss, lies outside its sizes
+    verdict: str | None = None  # the check's call for this size (None: the check makes no per-size call)
+    z_better: float | None = None  # assert_beats_curve: evidence of being better by the margin
+
+
+@dataclass
+class Noise:
+    relative_seed_std: float
+    dof: int
+    assumed: bool  # no size had two seeds: the gate's assumed noise
+
+
+@dataclass
+class PlotData:
+    """What a plot or chart needs: the baseline curve on a compute grid with its 95% band, and its sizes."""
+
+    compute: list[float]
+    baseline: list[float]
+    baseline_lo: list[float]
+    baseline_hi: list[float]
+    baseline_points: dict  # {"compute": [...], "loss": [...]}
+
+
+@dataclass
+class Crossover:
+    """Where the candidate's fitted law meets the baseline's (``compute`` None: no crossing in the searched
+    range), and which of the two the gap between them moves towards at the largest size."""
+
+    compute: float | None
+    lo: float | None  # bootstrap 95% interval of the crossing compute
+    hi: float | None
+    searched_to: float  # the largest compute searched (1000x the largest size)
+    favours: str  # whom the gap between the laws moves towards as compute grows: "candidate" or "baseline"
+    better_at_largest: bool  # whether the candidate's law is below the baseline's at the largest size
+
+
+@dataclass
+class GateReport:
+    """One assertion helper's verdict on one sweep against one baseline."""
+
+    nodeid: str
+    baseline: str
+    check: str  # on_curve, beats_curve, exponent, multiplier
+    verdict: str  # passed, failed, caught, recorded, updated, info
+    message: str
+    sizes: list[SizeRow]
+    combined_z: float
+    noise: Noise
+    baseline_law: dict[str, float]
+    candidate_law: dict[str, float] | None
+    trained: int  # runs trained now (not served from the cache)
+    runs: int
+    skipped: list[dict] = field(default_factory=list)
+    plot: PlotData | None = None
+    probability_better: float | None = None  # assert_beats_curve
+    alpha: float | None = None  # assert_exponent: the candidate's and the baseline's compute exponents
+    baseline_alpha: float | None = None
+    multiplier: list[float] | None = None  # compute_multiplier: [value, 95% low, 95% high]
+    multiplier_extrapolated: bool = False  # some size's multiplier is read off outside the baseline's sizes
+    crossover: Crossover | None = None
+
+    @property
+    def compared(self) -> bool:
+        """Whether the sizes hold a real comparison (not a just-recorded baseline against itself)."""
+        return self.verdict not in ("recorded", "updated")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> GateReport:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in d.items() if k in known}
+        values["sizes"] = [SizeRow(**row) for row in d["sizes"]]
+        values["noise"] = Noise(**d["noise"])
+        values["plot"] = PlotData(**d["plot"]) if d.get("plot") else None
+        values["crossover"] = Crossover(**d["crossover"]) if d.get("crossover") else None
+        return cls(**values)
