@@ -157,19 +157,20 @@ def _destroy_process_group() -> None:
 
 def train_cached(
     factory: object, spec: ModelSpec, config: TrainConfig, source: str | DataSource | None = None,
-    cache: RunCache | None = None, *, fingerprint: str | None = None,
+    cache: RunCache | None = None, *, fingerprint: str | None = None, progress=None,
 ) -> RunRecord:  # fmt: skip
     """:func:`~pytest_scaling.train.train` through ``cache``: a stored run is returned with
     ``cached=True`` and nothing is trained; a new run is stored as soon as it finishes.
-    ``fingerprint``: the model's behavioural fingerprint, when the caller has probed the model."""
+    ``fingerprint``: the model's behavioural fingerprint, when the caller has probed the model;
+    ``progress``: passed to :func:`~pytest_scaling.train.train`."""
     if cache is None:
-        return train(factory, spec, config, source)
+        return train(factory, spec, config, source, progress)
     source = get_source(source)
     rank, world = _distributed(config.resolve_environment().device)
     inputs = run_key_inputs(factory, spec, config, source, world, fingerprint)
     key = _digest(inputs)
     if world > 1:
-        return _train_cached_distributed(factory, spec, config, source, cache, key, inputs, rank)
+        return _train_cached_distributed(factory, spec, config, source, cache, key, inputs, rank, progress)
     record = cache.get(key, warn=False)
     if record is not None:
         return record
@@ -177,12 +178,12 @@ def train_cached(
         record = cache.get(key)  # another process may have finished it while we waited
         if record is not None:
             return record
-        record = train(factory, spec, config, source)
+        record = train(factory, spec, config, source, progress)
         cache.put(key, record, inputs)
     return record
 
 
-def _train_cached_distributed(factory, spec, config, source, cache, key, inputs, rank) -> RunRecord:
+def _train_cached_distributed(factory, spec, config, source, cache, key, inputs, rank, progress) -> RunRecord:
     """Rank 0 holds the lock and decides; every rank trains on a miss; only rank 0 writes."""
     import torch.distributed as dist
 
@@ -195,7 +196,7 @@ def _train_cached_distributed(factory, spec, config, source, cache, key, inputs,
         dist.broadcast_object_list(found, src=0)
         if found[0] is not None:
             return RunRecord.from_dict({**found[0], "cached": True})
-        record = train(factory, spec, config, source)
+        record = train(factory, spec, config, source, progress if rank == 0 else None)
         if rank == 0:
             cache.put(key, record, inputs)
         return record

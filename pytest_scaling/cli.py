@@ -7,6 +7,7 @@ exit status 2 (argparse usage errors exit 2 as well).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import warnings
@@ -177,6 +178,7 @@ def _finite_or_none(value):
 def _run_train(args) -> int:
     from .cache import RunCache, train_cached
     from .data import get_source
+    from .hardware import launch_rank
     from .identity import probe_model
     from .model import ModelSpec
     from .train import COMPUTE_METHOD, TrainConfig
@@ -191,7 +193,8 @@ def _run_train(args) -> int:
     config = TrainConfig(tokens=tokens, lr=args.lr, batch_tokens=args.batch_tokens, seed=args.seed,
                          device=args.device, threads=args.threads)  # fmt: skip
     cache = RunCache(args.cache) if args.cache else None
-    record = train_cached(args.factory, spec, config, source, cache)
+    with _progress_bar(tokens, enabled=not args.json and sys.stderr.isatty() and launch_rank() == 0) as progress:
+        record = train_cached(args.factory, spec, config, source, cache, progress=progress)
     if record.world_size > 1 and _rank() != 0:
         return 0
     if args.json:
@@ -218,6 +221,23 @@ def _run_train(args) -> int:
     ]
     print(tabulate(rows, tablefmt="plain"))
     return 0
+
+
+@contextlib.contextmanager
+def _progress_bar(tokens: int, enabled: bool):
+    """A tqdm bar of training tokens on stderr, or nothing (a pipe, --json, a rank other than 0)."""
+    if not enabled:
+        yield None
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=tokens, unit="tok", unit_scale=True, desc="training", file=sys.stderr, leave=False) as bar:
+
+        def update(seen: int, total: int) -> None:
+            bar.total = total
+            bar.update(seen - bar.n)
+
+        yield update
 
 
 def _rank() -> int:

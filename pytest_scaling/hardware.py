@@ -184,6 +184,11 @@ def launch_world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def launch_rank() -> int:
+    """This process's rank in its ``torchrun`` launch (``RANK``; 0 outside one), known before any process group."""
+    return int(os.environ.get("RANK", "0"))
+
+
 def _sibling_processes() -> int:
     """Processes started together on this machine: pytest-xdist workers times torchrun's local ranks."""
     xdist = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0") or 0)

@@ -34,7 +34,9 @@ import os
 import pickle
 import signal
 import sys
+import time
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
@@ -46,7 +48,7 @@ from .hardware import available_cores, launch_world_size
 from .model import ModelSpec
 from .train import RunRecord, TrainConfig
 
-__all__ = ["MAX_AUTO_WORKERS", "PARALLEL_MIN_FLOPS", "Run", "plan_workers", "train_runs"]
+__all__ = ["MAX_AUTO_WORKERS", "PARALLEL_MIN_FLOPS", "Run", "RunProgress", "plan_workers", "train_runs"]
 
 PARALLEL_MIN_FLOPS = 1e12  # about 10 s of training on 2 CPU cores
 MAX_AUTO_WORKERS = 16  # each worker holds its own torch and data source
@@ -62,6 +64,45 @@ class Run:
     config: TrainConfig
     compute: float
     fingerprint: str | None = None
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    """One run of a sweep finished training: ``done`` of ``total`` runs to train, and the estimated time left
+    (the elapsed time per FLOP so far times the FLOPs still to train)."""
+
+    done: int
+    total: int
+    record: RunRecord
+    eta_seconds: float
+
+    def __str__(self) -> str:
+        r, eta = self.record, int(round(self.eta_seconds))
+        return (f"[{self.done}/{self.total}] w{r.spec['width']}-d{r.spec['depth']} seed {r.seed}  loss "
+                f"{r.loss:.4f}  {_si(r.tokens_per_second)} tok/s  {r.seconds:.1f} s  ETA {eta // 60}:{eta % 60:02d}")
+
+
+def _si(x: float) -> str:
+    for unit, scale in (("M", 1e6), ("k", 1e3)):
+        if x >= scale:
+            return f"{x / scale:.3g}{unit}"
+    return f"{x:.3g}"
+
+
+class _Tracker:
+    """Calls ``callback`` with a :class:`RunProgress` as each of ``runs`` finishes training."""
+
+    def __init__(self, callback: Callable[[RunProgress], None] | None, runs: list[Run]) -> None:
+        self.callback, self.total, self.left = callback, len(runs), sum(r.compute for r in runs)
+        self.done, self.spent, self.start = 0, 0.0, time.perf_counter()
+
+    def finished(self, run: Run, record: RunRecord) -> None:
+        self.done += 1
+        self.spent += run.compute
+        self.left -= run.compute
+        if self.callback is not None and not record.cached:  # a run another process trained meanwhile: silent
+            elapsed = time.perf_counter() - self.start
+            self.callback(RunProgress(self.done, self.total, record, elapsed / self.spent * max(0.0, self.left)))
 
 
 def plan_workers(workers: int | str, runs: list[Run], device: str, source: DataSource) -> int:
@@ -91,9 +132,11 @@ def plan_workers(workers: int | str, runs: list[Run], device: str, source: DataS
 
 
 def train_runs(
-    runs: list[Run], source: DataSource, cache: RunCache | None, workers: int | str = "auto"
-) -> list[RunRecord]:
-    """The record of every run, in order: from the cache, trained here, or trained on worker processes."""
+    runs: list[Run], source: DataSource, cache: RunCache | None, workers: int | str = "auto",
+    progress: Callable[[RunProgress], None] | None = None,
+) -> list[RunRecord]:  # fmt: skip
+    """The record of every run, in order: from the cache, trained here, or trained on worker processes;
+    ``progress`` is called as each run that was not in the cache finishes."""
     records: list[RunRecord | None] = [None] * len(runs)
     if cache is not None and not launch_world_size() > 1:  # under torchrun rank 0 decides, in train_cached
         for i, run in enumerate(runs):  # a corrupt entry warns where it is retrained (below or in a worker)
@@ -102,9 +145,10 @@ def train_runs(
     todo = sorted((i for i, r in enumerate(records) if r is None), key=lambda i: -runs[i].compute)
     device = runs[0].config.resolve_environment().device if runs else "cpu"
     n = plan_workers(workers, [runs[i] for i in todo], device, source)
+    tracker = _Tracker(progress, [runs[i] for i in todo])
     if n > 1:
         try:
-            _train_on_workers(n, [(i, runs[i]) for i in todo], source, cache, records)
+            _train_on_workers(n, [(i, runs[i]) for i in todo], source, cache, records, tracker)
         except _Unloadable as exc:
             if workers != "auto":
                 raise
@@ -113,21 +157,24 @@ def train_runs(
         if records[i] is None:
             run = runs[i]
             records[i] = train_cached(run.factory, run.spec, run.config, source, cache, fingerprint=run.fingerprint)
+            tracker.finished(run, records[i])
     return records
 
 
-def _train_on_workers(n: int, jobs: list[tuple[int, Run]], source, cache, records: list) -> None:
+def _train_on_workers(n: int, jobs: list[tuple[int, Run]], source, cache, records: list, tracker: _Tracker) -> None:
     """Train ``jobs`` on ``n`` spawned workers, filling ``records``; stop every worker on any error."""
     threads = max(1, available_cores() // n)
     pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
                                initargs=(os.getpid(), pickle.dumps(source), cache))  # fmt: skip
     finished = False
+    runs_by_index = dict(jobs)
     try:
         futures = [pool.submit(_train_job, i, pickle.dumps(replace(run, config=_with_threads(run.config, threads))))
                    for i, run in jobs]  # fmt: skip
         for future in as_completed(futures):
             i, record, caught = future.result()
             records[i] = record
+            tracker.finished(runs_by_index[i], record)
             for message, category, filename, lineno in caught:
                 warnings.warn_explicit(message, category, filename, lineno)
         finished = True

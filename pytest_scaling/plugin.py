@@ -7,6 +7,7 @@ Nothing heavy is imported until a scaling test runs, so the plugin costs nothing
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -135,6 +136,8 @@ def pytest_configure(config: pytest.Config) -> None:
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None and "scaling_started_at" in workerinput:  # an xdist worker: the controller's start
         config.stash[SESSION].started_at = workerinput["scaling_started_at"]
+    if workerinput is None and config.stash[SESSION].writer:
+        config.pluginmanager.register(WorkerProgress(config), "scaling-worker-progress")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -200,7 +203,7 @@ def scaling_sweep(request: pytest.FixtureRequest):
             result = run_sweep(
                 factory, sizes, tokens_per_param=tokens_per_param, flops=flops,
                 seeds=state.seeds if state.seeds is not None and count else seeds, data=data, cache=cache,
-                max_params=state.max_params, **trainer_options,
+                max_params=state.max_params, progress=_progress(request, state), **trainer_options,
             )  # fmt: skip
         except NothingToTrain as exc:
             pytest.skip(f"--scaling-max-params: {exc}")
@@ -210,6 +213,46 @@ def scaling_sweep(request: pytest.FixtureRequest):
         return result
 
     return sweep
+
+
+PROGRESS = "scaling_progress"  # an xdist worker's progress lines travel in its test reports' user_properties
+
+
+def _progress(request: pytest.FixtureRequest, state: ScalingSession):
+    """Where a sweep's progress goes: a line per trained run on the terminal (torchrun: rank 0 only); on an
+    xdist worker into the test's report, which the controller prints when the test's result arrives."""
+    if not state.writer:
+        return None
+    worker = getattr(request.config, "workerinput", None)
+    if worker is not None:
+        return lambda event: request.node.user_properties.append((PROGRESS, f"[{worker['workerid']}] {event}"))
+    return lambda event: _write(request.config, [str(event)])
+
+
+def _write(config: pytest.Config, lines: list[str]) -> None:
+    """Write ``lines`` to the terminal now, also in the middle of a test whose output pytest captures (as
+    live logging does), and flush them so that a CI log shows each as it comes."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None:
+        return
+    with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
+        for line in lines:
+            reporter.write_line(line)
+        reporter.flush()
+
+
+class WorkerProgress:
+    """On an xdist controller: prints the progress lines a worker recorded while it trained a test's runs,
+    when that test's result arrives."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        lines = [value for name, value in report.user_properties if name == PROGRESS]
+        if lines and report.when == "call":
+            _write(self.config, lines)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
@@ -13,7 +14,7 @@ from .data import DataSource, get_source
 from .errors import ScalingDataError
 from .identity import code_identity, probe_model
 from .model import LadderRung, ModelSpec, flops_per_token, resolve_factory
-from .parallel import Run, train_runs
+from .parallel import Run, RunProgress, train_runs
 from .train import COMPUTE_METHOD, RunRecord, TrainConfig
 
 #: Config fields that do not make two runs' curves incomparable (budget, seed, where and how fast).
@@ -155,6 +156,7 @@ def run_sweep(
     cache: RunCache | None = None,
     max_params: int | None = None,
     workers: int | str = "auto",
+    progress: Callable[[RunProgress], None] | None = None,
     **trainer_options,
 ) -> SweepResult:
     """Train ``factory`` at every size for every seed (through ``cache``) and summarise per size.
@@ -163,7 +165,8 @@ def run_sweep(
     the compute budget ``flops`` (one for all sizes, or one per size) divided by the FLOPs per token;
     ladder rungs carry their own budget. ``max_params`` skips larger sizes (listed in ``skipped``).
     ``workers``: processes that train the runs side by side (``"auto"``: one per CPU core for a sweep
-    worth it, see :mod:`pytest_scaling.parallel`; 1: all in this process).
+    worth it, see :mod:`pytest_scaling.parallel`; 1: all in this process). ``progress`` is called with a
+    :class:`~pytest_scaling.parallel.RunProgress` as each run that was not in the cache finishes.
     ``trainer_options`` are :class:`~pytest_scaling.train.TrainConfig` fields (``lr``, ``schedule``...).
     """
     if tokens_per_param is not None and flops is not None:
@@ -204,7 +207,7 @@ def run_sweep(
         smallest = min(s["params"] for s in skipped)
         raise NothingToTrain(f"every size has more than max_params={max_params:g} non-embedding parameters "
                              f"(the smallest has {smallest:,}); nothing to train")  # fmt: skip
-    runs = train_runs([run for size in plan for run in size], source, cache, workers)
+    runs = train_runs([run for size in plan for run in size], source, cache, workers, progress)
     _warn_diverged(runs)
     points = []
     for at in range(0, len(runs), len(seed_list)):

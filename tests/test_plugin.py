@@ -6,6 +6,7 @@ configuration trains once for the whole module.
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -134,9 +135,14 @@ def test_bad_ini_value_is_a_usage_error(pytester, project, line, message):
 def test_workers_option_trains_the_sweep_on_worker_processes(pytester, project):
     _, run = project
     cache = pytester.path / "own-cache"
-    result = run("--scaling-update", f"--scaling-cache={cache}", "--scaling-workers=2", subprocess=True)
+    result = run("--scaling-update", f"--scaling-cache={cache}", "--scaling-workers=2", "-q", subprocess=True)
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*6 runs, 6 trained now*"])
+    progress = [line for line in result.outlines if re.match(r"\[\d/6\] w\d+-d1 seed [01]  loss \d\.\d{4}  ", line)]
+    assert len(progress) == 6 and progress[-1].startswith("[6/6]") and progress[-1].endswith("ETA 0:00")
+    again = run("--scaling", f"--scaling-cache={cache}", subprocess=True)
+    again.assert_outcomes(passed=2)
+    assert "[1/6]" not in again.stdout.str()  # runs served from the cache stay silent
     records = [json.loads(p.read_text())["record"] for p in (cache / "runs").iterdir()]
     assert len(records) == 6 and all(r["config"]["threads"] for r in records)  # a worker's share of the cores
 
@@ -360,6 +366,7 @@ def test_xdist_workers_merge_into_one_report(pytester, project):
     result = run("-n", "2", "--scaling", "--scaling-retrain", "--scaling-json=merged.json", subprocess=True)
     result.assert_outcomes(passed=3)
     assert result.stdout.str().count("6 runs, 6 trained now") == 2  # the workers share the session's start
+    assert len(re.findall(r"\[gw[01]\] \[\d/6\] w\d+-d1 seed [01]  loss ", result.stdout.str())) == 12
     nodeids = {t["nodeid"].split("::")[-1] for t in json.loads((pytester.path / "merged.json").read_text())["tests"]}
     assert nodeids == {"test_reference", "test_crippled"}
     out = result.stdout.str()
@@ -377,6 +384,7 @@ def test_torchrun_two_ranks_only_rank0_writes(pytester, shared_cache):
     proc = subprocess.run(cmd, cwd=pytester.path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert proc.stdout.count("= scaling =") == 1  # one summary, from rank 0
+    assert proc.stdout.count("[6/6] w") == 1  # progress from rank 0 only
     assert (pytester.path / "scaling_baselines" / "reference.json").exists()
     assert json.loads((pytester.path / "ddp.json").read_text())["tests"]
 

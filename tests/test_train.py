@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -325,3 +326,38 @@ def test_device_precision_and_peaks(monkeypatch):
     monkeypatch.delenv("PYTEST_XDIST_WORKER_COUNT")
     monkeypatch.delenv("LOCAL_WORLD_SIZE")
     assert hardware.default_threads() is None
+
+
+def _in_a_terminal(args: list[str]) -> tuple[str, str]:
+    """Run the CLI with stderr on a 100-column pseudo-terminal; (stdout, what the terminal showed)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    proc = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=slave, text=True)
+    os.close(slave)
+    stdout = proc.communicate(timeout=120)[0]
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the terminal closed
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(master)
+    assert proc.returncode == 0
+    return stdout, shown.decode(errors="replace")
+
+
+def test_cli_shows_a_progress_bar_on_a_terminal_and_nothing_extra_with_json():
+    args = ["train", "--width", "16", "--depth", "1", "--seq-len", "32", "--tokens", "65536", "--data", SRC,
+            "--threads", "1"]  # fmt: skip
+    stdout, shown = _in_a_terminal(args)
+    assert "validation loss" in stdout and re.search(r"training: +\d+%\|.*\| [\d.]+k?/65\.5k", shown)
+    stdout, shown = _in_a_terminal([*args, "--json"])
+    assert json.loads(stdout)["tokens"] == 65536 and "training" not in shown
