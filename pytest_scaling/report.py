@@ -231,6 +231,38 @@ def _code(text: str) -> str:
     return f"`{text}`" if "`" not in text else f"`` {text} ``"
 
 
+def _quoted(text: str) -> str:
+    return '"' + text.replace('"', "'").replace("\n", " ") + '"'
+
+
+def mermaid_chart(report: GateReport) -> str | None:
+    """A mermaid ``xychart-beta`` block of a comparison (None for a recorded baseline or no finite size):
+    on a log10-compute axis at this run's sizes, three lines in this order: the baseline's curve through
+    its measured sizes (what the gate compares with), the baseline's fitted law, and this run's losses.
+    GitHub renders it in PR comments and job summaries."""
+    rows = [r for r in report.sizes if math.isfinite(r.loss)]
+    if not report.compared or not rows:
+        return None
+    law = report.baseline_law
+    series = [
+        [r.predicted for r in rows],
+        [law["E"] + law["A"] * r.flops ** -law["alpha"] for r in rows],
+        [r.loss for r in rows],
+    ]
+    low, high = min(map(min, series)), max(map(max, series))
+    pad = 0.05 * (high - low) or 0.05 * high
+    labels = ", ".join(_quoted(f"{math.log10(r.flops):.2f}") for r in rows)
+    title = f"{report.check} vs baseline '{report.baseline}': {report.verdict}"
+    lines = ["```mermaid", "xychart-beta", f"    title {_quoted(title)}",
+             f"    x-axis {_quoted('log10 training compute (FLOPs)')} [{labels}]",
+             f"    y-axis {_quoted('loss (nats/token)')} {low - pad:.4f} --> {high + pad:.4f}"]  # fmt: skip
+    lines += [f"    line [{', '.join(f'{v:.4f}' for v in values)}]" for values in series]
+    return "\n".join([*lines, "```"])
+
+
+CHART_LEGEND = "Lines: 1st the baseline's curve through its measured sizes, 2nd its fitted law, 3rd this run."
+
+
 def _md_section(nodeid: str, reports: list[GateReport]) -> str:
     verdict = verdict_of(reports)
     lines = [f"### {MARKERS.get(verdict, '')} {_code(nodeid)} — {verdict}", ""]
@@ -244,6 +276,9 @@ def _md_section(nodeid: str, reports: list[GateReport]) -> str:
         lines.append(f"Fitted law: {_md_escape(_laws(report))}")
         if report.compared:
             lines += ["", f"Crossover: {_md_escape(crossover_text(report.crossover))}"]
+        chart = mermaid_chart(report)
+        if chart:
+            lines += ["", chart, "", CHART_LEGEND]
     return "\n".join(lines) + "\n\n"
 
 

@@ -5,7 +5,9 @@ import copy
 import dataclasses
 import json
 import math
+import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,6 +25,7 @@ from pytest_scaling.report import (
     headline,
     json_report,
     markdown,
+    mermaid_chart,
     terminal_lines,
     verdict_of,
     write_json,
@@ -257,3 +260,45 @@ def test_extrapolated_sizes_are_marked_and_left_out_of_the_multiplier(tmp_path):
     entry = json_report([report])["tests"][0]
     assert [size["extrapolated"] for size in entry["sizes"]] == [False, False, False, True]
     assert {"compute", "lo", "hi", "searched_to", "favours", "better_at_largest"} == set(entry["crossover"])
+
+
+MERMAID_DIR = Path(os.environ.get("SCALING_MERMAID_DIR", Path(__file__).resolve().parents[1] / ".ci" / "mermaid"))
+PARSE_MJS = """
+import { createRequire } from "module";
+import fs from "fs";
+const dir = process.argv[2];
+const { JSDOM } = createRequire(dir + "/")("jsdom");
+const dom = new JSDOM("<!DOCTYPE html><body></body>");
+globalThis.window = dom.window;
+globalThis.document = dom.window.document;
+const { default: mermaid } = await import(dir + "/node_modules/mermaid/dist/mermaid.core.mjs");
+mermaid.initialize({ startOnLoad: false });
+for (const file of process.argv.slice(3)) {
+  await mermaid.parse(fs.readFileSync(file, "utf8"));  // throws on a syntax error: exit status 1
+}
+"""
+
+
+def test_markdown_embeds_a_mermaid_chart():
+    report = make_report(BAD, "failed", deviations=(-0.0687, 0.0252, 0.0465))
+    md = markdown([report])
+    blocks = re.findall(r"```mermaid\n(.*?)```", md, re.S)
+    assert len(blocks) == 1 and blocks[0].startswith("xychart-beta\n")
+    lines = [line.split("[", 1)[1].rstrip("]").split(", ") for line in blocks[0].splitlines() if " line [" in line]
+    assert len(lines) == 3 and all(len(values) == 3 for values in lines)  # three series over three sizes
+    assert [float(v) for v in lines[2]] == [round(r.loss, 4) for r in report.sizes]
+    assert [float(v) for v in lines[0]] == [round(r.predicted, 4) for r in report.sizes]
+    assert mermaid_chart(make_report(GOOD, "recorded")) is None  # a recording compares nothing
+
+
+def test_the_mermaid_chart_parses_with_mermaid(tmp_path):
+    blocks = re.findall(r"```mermaid\n(.*?)```", markdown([make_report(BAD, "failed", deviations=(-0.07, 0.03, 0.05))]),
+                        re.S)  # fmt: skip
+    if shutil.which("node") is None or not (MERMAID_DIR / "node_modules" / "mermaid").is_dir():
+        pytest.skip(f"mermaid is not installed in {MERMAID_DIR} (.ci/run installs it with npm): parse not checked")
+    (tmp_path / "parse.mjs").write_text(PARSE_MJS)
+    (tmp_path / "chart.mmd").write_text(blocks[0])
+    (tmp_path / "broken.mmd").write_text(blocks[0].replace("line [", "line [oops, ", 1))
+    node = ["node", str(tmp_path / "parse.mjs"), str(MERMAID_DIR)]
+    assert subprocess.run([*node, str(tmp_path / "chart.mmd")], capture_output=True, timeout=120).returncode == 0
+    assert subprocess.run([*node, str(tmp_path / "broken.mmd")], capture_output=True, timeout=120).returncode != 0
