@@ -23,6 +23,7 @@ from .errors import ScalingError
 from .gatereport import Crossover, GateReport, SizeRow
 
 MAX_MARKDOWN_BYTES = 64_000  # a GitHub comment holds 65,536 characters
+COMMENT_MARKER = "<!-- pytest-scaling report -->"  # the first line: finds the PR comment to update in place
 TERMINAL_WIDTH = 120  # notes under a terminal table wrap here
 # most telling first; "caught": a check that failed inside a test that expected it to (pytest.raises)
 VERDICT_ORDER = ("failed", "passed", "caught", "updated", "recorded", "info")
@@ -305,10 +306,11 @@ def _footer(metadata: dict | None) -> str:
 def markdown(reports: list[GateReport], metadata: dict | None = None) -> str:
     """GitHub-flavoured Markdown for a PR comment or step summary, under ``MAX_MARKDOWN_BYTES``.
 
-    The headline comes first, then a section per test, failing tests first. When the sections do not
+    A hidden marker (:data:`COMMENT_MARKER`) and the headline come first, then a section per test, failing
+    tests first. When the sections do not
     fit, the remaining tests get one line each, then only a count, and a note says so.
     """
-    head = f"## {MARKERS.get(verdict_of(reports), '')} {_md_escape(headline(reports))}\n\n"
+    head = f"{COMMENT_MARKER}\n## {MARKERS.get(verdict_of(reports), '')} {_md_escape(headline(reports))}\n\n"
     footer = _footer(metadata)
     groups = sorted(by_test(reports).items(), key=lambda item: _rank(verdict_of(item[1])))
     budget = MAX_MARKDOWN_BYTES - len(head.encode()) - len(footer.encode()) - 400  # 400: the truncation note

@@ -156,7 +156,8 @@ def test_headline(reports):
 def test_markdown_headline_tables_and_footer(reports):
     meta = {"version": __version__, "seconds": 12.34, "device": "cpu", "data": {"name": "synthetic", "hash": "0" * 40}}
     md = markdown(reports, meta)
-    first = md.splitlines()[0]
+    marker, first = md.splitlines()[:2]
+    assert marker == "<!-- pytest-scaling report -->"  # the workflow finds its sticky PR comment by it
     assert first.startswith("## ❌ pytest-scaling: FAILED — 1 of 2 scaling checks failed")
     assert len(re.findall(r"^\| size +\| +params +\| +tokens .*\| verdict +\|$", md, re.M)) == 2
     assert len(re.findall(r"^\|-+(\|-+)+\|$", md, re.M)) == 2
@@ -174,7 +175,7 @@ def test_markdown_truncates_500_tests_keeping_failures_first():
     failing = "tests/test_big.py::test_the_failing_one"
     md = markdown([*many, make_report(failing, "failed", deviations=(0.05,) * 8)], {"seconds": 1.0})
     assert len(md.encode()) < MAX_MARKDOWN_BYTES
-    assert md.startswith("## ❌ pytest-scaling: FAILED — 1 of 500 scaling checks failed")
+    assert md.splitlines()[1].startswith("## ❌ pytest-scaling: FAILED — 1 of 500 scaling checks failed")
     sections = re.findall(r"^### .*$", md, re.M)
     assert sections[0] == f"### ❌ `{failing}` — failed" and 1 < len(sections) < 500
     match = re.search(r"details for (\d+) of 500 tests \(failing first\), (\d+) more in one line each, (\d+) omitted",
@@ -213,7 +214,8 @@ def test_write_markdown_to_file_and_github_summary(reports, tmp_path, monkeypatc
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     assert write_markdown(reports, "github") == summary
     text = summary.read_text(encoding="utf-8")
-    assert text.startswith("earlier step\n## ❌ pytest-scaling: FAILED") and text.endswith("</sub>\n\n")
+    assert text.startswith("earlier step\n<!-- pytest-scaling report -->\n## ❌ pytest-scaling: FAILED")
+    assert text.endswith("</sub>\n\n")
     monkeypatch.delenv("GITHUB_STEP_SUMMARY")
     with pytest.raises(ScalingError, match=r"needs \$GITHUB_STEP_SUMMARY"):
         write_markdown(reports, "github")
