@@ -1,10 +1,8 @@
 """Independent training runs of a sweep on a pool of CPU worker processes, each with its share of the cores.
 
 On a CPU the runs of a ladder (sizes x seeds) are independent, and a tiny model keeps two cores busy
-badly: per step at 16 sequences, two single-thread processes side by side trained 2.25x the tokens of one
-two-thread process at width 16, depth 1, 1.69x at 32x2, 1.14x at 64x2 and 1.10x at 128x4 (2-core CPU,
-torch 2.13). Whole sweeps gain less (evaluation, worker start-up, larger batches at larger budgets): the
-shipped reference ladder took 42.1 s instead of 45.9 s (``benchmarks/bench_workers.py`` for more).
+badly, so two single-thread processes side by side train more tokens than one two-thread process
+(measured in ``docs/methodology.md``; whole sweeps with ``benchmarks/bench_workers.py``).
 So by default (``workers="auto"``) a sweep trains its cache misses on one worker process per core (at most
 :data:`MAX_AUTO_WORKERS`), each with ``cores // workers`` threads, largest run first, when
 

@@ -12,22 +12,14 @@ Recipe (every default can be overridden in :class:`TrainConfig`):
   :data:`TARGET_STEPS` steps, clamped to ``[16, 512]`` sequences per step (16 keeps the matmuls efficient
   on a CPU; 512 bounds activation memory).
 * Learning-rate rule (:func:`default_lr`): DeepSeek LLM's ``eta = 0.3118 * C^-0.125``, C the training
-  FLOPs (``"6N+attn"`` per token times tokens), capped at :data:`MAX_LR`. Measured at 20 tokens/param
-  with the default batch rule (validation loss by peak LR, one seed; seed spread about 0.01), the
-  optimum depends on the data: the synthetic source wants ~1.5x more, stdlib bytes ~2x less, and the
-  rule sits between them (geometric mean of the two optima within 15%):
-  synthetic N=56K: 3e-3 3.46, 6e-3 3.16, 1.2e-2 3.07, 2.4e-2 3.07 (rule 1.05e-2);
-  N=148K: 5e-3 2.81, 1e-2 2.75, 2e-2 2.76 (rule 8.3e-3);
-  stdlib N=12K: 3e-3 2.98, 1e-2 2.93, 2e-2 3.12 (rule 1.5e-2); N=56K: 1e-3 2.69, 3e-3 2.47, 5e-3 2.44-2.46,
-  1e-2 2.49-2.61, 2e-2 2.62; N=148K: 1e-3 2.43, 3e-3 2.25, 5e-3 2.06, 1e-2 2.54. Set ``lr`` to override.
+  FLOPs (``"6N+attn"`` per token times tokens), capped at :data:`MAX_LR`; its fit to the built-in data
+  is measured in ``docs/methodology.md``. Set ``lr`` to override.
 * Linear warmup over ``warmup`` (a fraction of the steps, at least one step), then cosine (or linear)
   decay to ``final_lr_ratio * lr``, reached exactly at the last step, i.e. at the token budget.
 * bf16 autocast on CUDA, fp32 on CPU (see :func:`pytest_scaling.hardware.resolve_precision`).
 * Denormal floats are flushed to zero during the run, in every OpenMP thread
-  (:func:`pytest_scaling.hardware.set_flush_denormal`; the caller's setting is restored). Once a model
-  has learned sharp attention its softmax produces denormals, which made CPU steps up to 50% slower late
-  in a run (width 128, depth 4, lr 8.6e-3, 2 threads: 32-step blocks went from 2.5 s to 3.2 s; flat
-  2.3 s with flushing, same loss).
+  (:func:`pytest_scaling.hardware.set_flush_denormal`; the caller's setting is restored): once a model
+  has learned sharp attention its softmax produces denormals, which slow CPU steps down.
 
 The budget is rounded up to whole sequences (``seq_len`` targets each, a multiple of the number of
 processes); the last step takes the remainder so the run ends exactly there. Data-parallel runs
