@@ -249,8 +249,7 @@ def _is_code_or_constant(value: object) -> bool:
     """Functions, classes and immutable values: what a module-level name holds as it was defined."""
     if isinstance(value, tuple | frozenset):
         return all(_is_code_or_constant(v) for v in value)
-    return isinstance(value, (*_ATOMS, enum.Enum, type, functools.partial, types.FunctionType, types.MethodType,
-                              types.BuiltinFunctionType, types.MethodWrapperType))  # fmt: skip
+    return isinstance(value, (*_ATOMS, enum.Enum, *_CODE))
 
 
 def _class_definition(cls: type) -> _Definition | None:
