@@ -186,15 +186,14 @@ def _run_train(args) -> int:
     source = get_source(args.data)
     spec = ModelSpec(width=args.width, depth=args.depth, heads=args.heads, seq_len=args.seq_len,
                      vocab_size=source.vocab_size)  # fmt: skip
-    tokens = args.tokens
-    if tokens is None:
-        n_params = probe_model(args.factory, spec).params.non_embedding
-        tokens = max(1, round(args.tokens_per_param * n_params))
+    probe = probe_model(args.factory, spec)  # the model checked once; its fingerprint keys the cache
+    tokens = args.tokens or max(1, round(args.tokens_per_param * probe.params.non_embedding))
     config = TrainConfig(tokens=tokens, lr=args.lr, batch_tokens=args.batch_tokens, seed=args.seed,
                          device=args.device, threads=args.threads)  # fmt: skip
     cache = RunCache(args.cache) if args.cache else None
     with _progress_bar(tokens, enabled=not args.json and sys.stderr.isatty() and launch_rank() == 0) as progress:
-        record = train_cached(args.factory, spec, config, source, cache, progress=progress)
+        record = train_cached(args.factory, spec, config, source, cache, fingerprint=probe.fingerprint,
+                              progress=progress)  # fmt: skip
     if record.world_size > 1 and _rank() != 0:
         return 0
     if args.json:

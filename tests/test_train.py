@@ -248,16 +248,20 @@ from pytest_scaling.cache import RunCache, train_cached
 from pytest_scaling.model import ModelSpec
 from pytest_scaling.train import TrainConfig
 
+def say(line):  # one write per line: the two ranks share a pipe (and PYTHONUNBUFFERED splits print())
+    sys.stdout.write(line + "\\n")
+    sys.stdout.flush()
+
 class Spy(RunCache):
     def put(self, key, record, inputs=None):
-        print("PUT", dist.get_rank(), flush=True)
+        say(f"PUT {dist.get_rank()}")
         return super().put(key, record, inputs)
 
 spec = ModelSpec(width=32, depth=1, vocab_size=64, seq_len=32)
 config = TrainConfig(tokens=2**15, eval_tokens=2048, device="cpu")
 record = train_cached("gpt", spec, config, sys.argv[1], Spy(sys.argv[2]))
-print("RESULT", json.dumps({"rank": dist.get_rank(), "loss": record.loss, "tokens": record.tokens,
-                            "cached": record.cached, "world": record.world_size}), flush=True)
+say("RESULT " + json.dumps({"rank": dist.get_rank(), "loss": record.loss, "tokens": record.tokens,
+                            "cached": record.cached, "world": record.world_size}))
 """
 
 
