@@ -31,9 +31,9 @@ from filelock import FileLock
 from . import __version__
 from .data import DataSource, get_source
 from .files import atomic_write
-from .hardware import launch_world_size
 from .identity import code_identity, probe_model
 from .model import ModelSpec
+from .topology import launch_world_size
 from .train import RunRecord, TrainConfig, train
 
 __all__ = ["DEFAULT_ROOT", "RunCache", "run_key_inputs", "train_cached"]

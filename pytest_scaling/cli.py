@@ -178,9 +178,9 @@ def _finite_or_none(value):
 def _run_train(args) -> int:
     from .cache import RunCache, train_cached
     from .data import get_source
-    from .hardware import launch_rank
     from .identity import probe_model
     from .model import ModelSpec
+    from .topology import launch_rank
     from .train import COMPUTE_METHOD, TrainConfig
 
     source = get_source(args.data)
@@ -194,7 +194,7 @@ def _run_train(args) -> int:
     with _progress_bar(tokens, enabled=not args.json and sys.stderr.isatty() and launch_rank() == 0) as progress:
         record = train_cached(args.factory, spec, config, source, cache, fingerprint=probe.fingerprint,
                               progress=progress)  # fmt: skip
-    if record.world_size > 1 and _rank() != 0:
+    if record.world_size > 1 and launch_rank() != 0:
         return 0
     if args.json:
         out = {**record.to_dict(), "flops": record.compute, "flops_by_method": record.flops}
@@ -237,12 +237,6 @@ def _progress_bar(tokens: int, enabled: bool):
             bar.update(seen - bar.n)
 
         yield update
-
-
-def _rank() -> int:
-    import torch.distributed as dist
-
-    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -27,6 +27,7 @@ import warnings
 import torch
 
 from .errors import ScalingError
+from .topology import sibling_processes
 
 __all__ = [
     "GPU_PEAK_BF16",
@@ -34,7 +35,6 @@ __all__ = [
     "cpu_has_native_bf16",
     "cpu_peak_flops",
     "default_threads",
-    "launch_world_size",
     "device_name",
     "mfu",
     "peak_flops",
@@ -179,34 +179,17 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def launch_world_size() -> int:
-    """Processes of this ``torchrun`` launch (``WORLD_SIZE``; 1 outside one)."""
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
-def launch_rank() -> int:
-    """This process's rank in its ``torchrun`` launch (``RANK``; 0 outside one), known before any process group."""
-    return int(os.environ.get("RANK", "0"))
-
-
-def _sibling_processes() -> int:
-    """Processes started together on this machine: pytest-xdist workers times torchrun's local ranks."""
-    xdist = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0") or 0)
-    local = int(os.environ.get("LOCAL_WORLD_SIZE", "0") or 0)
-    return max(xdist, 1) * max(local, 1)
-
-
 def available_cores() -> int:
     """This process's share of the CPU cores it may run on (shared out among its sibling processes)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, cores // _sibling_processes())
+    return max(1, cores // sibling_processes())
 
 
 def default_threads() -> int | None:
     """CPU threads for a run: the cores shared out among the processes started together on this machine,
     pytest-xdist workers or torchrun's local ranks (oversubscribed OpenMP threads slow training down
     several-fold), else ``None`` (torch's setting)."""
-    return available_cores() if _sibling_processes() > 1 else None
+    return available_cores() if sibling_processes() > 1 else None
 
 
 def mfu(flops_per_second: float, peak: float | None) -> float | None:

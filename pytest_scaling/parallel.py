@@ -42,8 +42,9 @@ from dataclasses import dataclass, replace
 from .cache import RunCache, train_cached
 from .data import DataSource
 from .errors import ScalingDataError, ScalingError
-from .hardware import available_cores, launch_world_size
+from .hardware import available_cores
 from .model import ModelSpec
+from .topology import launch_world_size
 from .train import RunRecord, TrainConfig
 
 __all__ = ["MAX_AUTO_WORKERS", "PARALLEL_MIN_FLOPS", "Run", "RunProgress", "plan_workers", "train_runs"]

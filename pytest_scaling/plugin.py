@@ -10,12 +10,13 @@ import argparse
 import contextlib
 import json
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from .topology import launch_rank
 
 _SEEDS_HELP = "seeds per size for sweeps that give a count (seeds=2); explicit seed lists are kept"
 _PATH_OPTIONS = ("--scaling-baselines", "--scaling-cache", "--scaling-markdown", "--scaling-json", "--scaling-plot")
@@ -131,7 +132,7 @@ def pytest_configure(config: pytest.Config) -> None:
         seeds=config.getoption("scaling_seeds"),
         max_params=max_params,
         workers=workers,
-        writer=int(os.environ.get("RANK", "0")) == 0,  # torchrun: only rank 0 writes and reports
+        writer=launch_rank() == 0,  # torchrun: only rank 0 writes and reports
     )
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None and "scaling_started_at" in workerinput:  # an xdist worker: the controller's start
