@@ -68,24 +68,13 @@ class Run:
 @dataclass(frozen=True)
 class RunProgress:
     """One run of a sweep finished training: ``done`` of ``total`` runs to train, and the estimated time left
-    (the elapsed time per FLOP so far times the FLOPs still to train)."""
+    (the elapsed time per FLOP so far times the FLOPs still to train); rendered by
+    :func:`pytest_scaling.report.progress_line`."""
 
     done: int
     total: int
     record: RunRecord
     eta_seconds: float
-
-    def __str__(self) -> str:
-        r, eta = self.record, int(round(self.eta_seconds))
-        return (f"[{self.done}/{self.total}] w{r.spec['width']}-d{r.spec['depth']} seed {r.seed}  loss "
-                f"{r.loss:.4f}  {_si(r.tokens_per_second)} tok/s  {r.seconds:.1f} s  ETA {eta // 60}:{eta % 60:02d}")
-
-
-def _si(x: float) -> str:
-    for unit, scale in (("M", 1e6), ("k", 1e3)):
-        if x >= scale:
-            return f"{x / scale:.3g}{unit}"
-    return f"{x:.3g}"
 
 
 class _Tracker:

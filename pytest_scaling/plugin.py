@@ -224,10 +224,13 @@ def _progress(request: pytest.FixtureRequest, state: ScalingSession):
     xdist worker into the test's report, which the controller prints when the test's result arrives."""
     if not state.writer:
         return None
+    from .report import progress_line
+
     worker = getattr(request.config, "workerinput", None)
     if worker is not None:
-        return lambda event: request.node.user_properties.append((PROGRESS, f"[{worker['workerid']}] {event}"))
-    return lambda event: _write(request.config, [str(event)])
+        return lambda event: request.node.user_properties.append(
+            (PROGRESS, f"[{worker['workerid']}] {progress_line(event)}"))  # fmt: skip
+    return lambda event: _write(request.config, [progress_line(event)])
 
 
 def _write(config: pytest.Config, lines: list[str]) -> None:
