@@ -48,10 +48,9 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from .errors import ScalingDataError
-from .model import ModelSpec, ParamCount, count_params, logits_of, resolve_factory
+from .model import ModelSpec, ParamCount, check_logits, check_model, count_params, logits_of, resolve_factory
 
 __all__ = ["ModelProbe", "code_identity", "probe_model"]
 
@@ -520,27 +519,6 @@ def _deterministic() -> Iterator[None]:
 def _round(value: float) -> float | str:
     value = float(value)
     return float(f"{value:.{_DIGITS}g}") if math.isfinite(value) else str(value)
-
-
-def check_model(model: object, factory: object) -> nn.Module:
-    """``model`` if it is a ``torch.nn.Module`` with parameters, else a one-line :class:`ScalingDataError`."""
-    name = getattr(factory, "__qualname__", None) or repr(factory)
-    if not isinstance(model, nn.Module):
-        raise ScalingDataError(f"model factory {name} returned {type(model).__name__}, not a torch.nn.Module")
-    if next(model.parameters(), None) is None:
-        raise ScalingDataError(f"model factory {name} built a {type(model).__name__} without parameters")
-    return model
-
-
-def check_logits(logits: torch.Tensor, batch: tuple[int, int], vocab_size: int) -> torch.Tensor:
-    """``logits`` if shaped ``[B, T, vocab_size]`` for a ``[B, T]`` batch, else a one-line error."""
-    if tuple(logits.shape) != (*batch, vocab_size):
-        raise ScalingDataError(
-            f"the model maps token ids {list(batch)} to logits {list(logits.shape)}; expected "
-            f"{[*batch, vocab_size]} (one logit per class of the vocabulary, vocab_size={vocab_size}; set "
-            "'vocab_size' in the size spec if the model pads its vocabulary)"
-        )
-    return logits
 
 
 def probe_model(factory: object, spec: ModelSpec) -> ModelProbe:

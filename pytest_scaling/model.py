@@ -254,6 +254,27 @@ def logits_of(output: object) -> torch.Tensor:
     raise ScalingDataError(f"model output {type(output).__name__} is neither a tensor nor has .logits")
 
 
+def check_model(model: object, factory: object) -> nn.Module:
+    """``model`` if it is a ``torch.nn.Module`` with parameters, else a one-line :class:`ScalingDataError`."""
+    name = getattr(factory, "__qualname__", None) or repr(factory)
+    if not isinstance(model, nn.Module):
+        raise ScalingDataError(f"model factory {name} returned {type(model).__name__}, not a torch.nn.Module")
+    if next(model.parameters(), None) is None:
+        raise ScalingDataError(f"model factory {name} built a {type(model).__name__} without parameters")
+    return model
+
+
+def check_logits(logits: torch.Tensor, batch: tuple[int, int], vocab_size: int) -> torch.Tensor:
+    """``logits`` if shaped ``[B, T, vocab_size]`` for a ``[B, T]`` batch, else a one-line error."""
+    if tuple(logits.shape) != (*batch, vocab_size):
+        raise ScalingDataError(
+            f"the model maps token ids {list(batch)} to logits {list(logits.shape)}; expected "
+            f"{[*batch, vocab_size]} (one logit per class of the vocabulary, vocab_size={vocab_size}; set "
+            "'vocab_size' in the size spec if the model pads its vocabulary)"
+        )
+    return logits
+
+
 # ------------------------------------------------------------------------------------------- counting
 
 

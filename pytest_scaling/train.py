@@ -57,8 +57,17 @@ from .hardware import (
     resolve_precision,
     set_flush_denormal,
 )
-from .identity import check_logits, check_model, code_identity
-from .model import ModelSpec, all_flops_per_token, count_params, flops_per_token, logits_of, resolve_factory
+from .identity import code_identity
+from .model import (
+    ModelSpec,
+    all_flops_per_token,
+    check_logits,
+    check_model,
+    count_params,
+    flops_per_token,
+    logits_of,
+    resolve_factory,
+)
 
 __all__ = [
     "COMPUTE_METHOD",
