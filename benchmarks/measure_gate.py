@@ -1,7 +1,8 @@
 """Measure the gate on trained models: its false-positive rate and its power against known regressions.
 
-Run: ``python benchmarks/measure_gate.py [--part fp|all] [--seed-sets 20]``. Prints figures; asserts
-nothing. Every run goes through the run cache (``.scaling/``), so an interrupted measurement resumes.
+Run: ``python benchmarks/measure_gate.py [--part fp|all] [--seed-sets 20] [--lr-factors 0.2,0.1]``.
+Prints figures; asserts nothing. Every run goes through the run cache (``.scaling/``), so an interrupted
+measurement resumes.
 
 * False positives: the reference GPT re-trained with ``--seed-sets`` fresh pairs of seeds, each pair gated
   with ``assert_on_curve`` against the committed baseline ``scaling_baselines/reference.json``.
@@ -15,6 +16,7 @@ nothing. Every run goes through the run cache (``.scaling/``), so an interrupted
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from dataclasses import replace
@@ -24,10 +26,9 @@ import numpy as np
 from suite import SIZES, SWEEP
 
 from pytest_scaling import Baseline, RunCache, ScalingGateError, SweepResult, assert_on_curve, run_sweep
-from pytest_scaling.train import default_lr
 
 ROOT = Path(__file__).resolve().parents[1]
-LR_FACTORS = (0.7, 0.5, 0.35)  # regressions: the peak learning rate at this factor times the size rule
+LR_FACTORS = "0.2,0.1"  # regressions: the peak learning rate at this factor times the size rule
 
 
 def gate(result, baseline: Baseline) -> bool:
@@ -67,15 +68,17 @@ def pool(into: SweepResult | None, result: SweepResult) -> SweepResult:
 
 def scaled_lr_sweep(factor: float, seeds: list[int], reference: SweepResult, cache: RunCache) -> SweepResult:
     """The reference ladder trained at ``factor`` times each size's rule learning rate."""
+    rule_lr = {json.dumps(r.spec, sort_keys=True): r.config["lr"] for r in reference.runs}
     points = []
     for size, ref in zip(SIZES, reference.points, strict=True):
-        one = run_sweep("gpt", [size], seeds=seeds, cache=cache, lr=factor * default_lr(ref.compute), **SWEEP)
+        lr = factor * rule_lr[json.dumps(ref.spec, sort_keys=True)]
+        one = run_sweep("gpt", [size], seeds=seeds, cache=cache, lr=lr, **SWEEP)
         points += one.points
     return replace(reference, points=points, runs=[])  # same trainer settings: the lr is the regression
 
 
-def power(baseline: Baseline, cache: RunCache, sets: int, reference: SweepResult) -> None:
-    for factor in LR_FACTORS:
+def power(baseline: Baseline, cache: RunCache, sets: int, reference: SweepResult, factors: list[float]) -> None:
+    for factor in factors:
         caught, pooled = 0, None
         for seeds in seed_pairs(sets):
             candidate = scaled_lr_sweep(factor, seeds, reference, cache)
@@ -91,13 +94,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=("fp", "all"), default="all", help="fp: false positives only")
     parser.add_argument("--seed-sets", type=int, default=20)
+    parser.add_argument("--lr-factors", default=LR_FACTORS, help=f"comma-separated (default {LR_FACTORS})")
     args = parser.parse_args()
     baseline = Baseline.load(ROOT / "scaling_baselines" / "reference.json")
     cache = RunCache(ROOT / ".scaling")
     start = time.perf_counter()
     reference = false_positives(baseline, cache, args.seed_sets)
     if args.part == "all":
-        power(baseline, cache, args.seed_sets, reference)
+        power(baseline, cache, args.seed_sets, reference, [float(f) for f in args.lr_factors.split(",")])
     print(f"({time.perf_counter() - start:.0f} s)")
     return 0
 

@@ -1,5 +1,6 @@
 """Architecture variants gated against the committed reference curve, each with its expected verdict."""
 
+import numpy as np
 import pytest
 from suite import REFERENCE_SEEDS, SIZES, SWEEP
 from variants import no_attention, swiglu_rope
@@ -19,6 +20,10 @@ def test_attention_removed_falls_off_the_curve(scaling_sweep):
     result = scaling_sweep(no_attention, SIZES, seeds=1, **SWEEP)
     with pytest.raises(ScalingGateError, match="off baseline 'reference'"):
         assert_on_curve(result, baseline="reference")
+    reference = scaling_sweep("gpt", SIZES, seeds=REFERENCE_SEEDS, **SWEEP)
+    gaps = result.loss / reference.loss - 1
+    print(f"\nwithout attention, loss per size vs the reference: {', '.join(f'{100 * g:+.1f}%' for g in gaps)}")
+    assert np.all(gaps[1:] > 0.02)  # context matters at every size but the smallest
 
 
 @pytest.mark.scaling

@@ -1,15 +1,17 @@
-"""Token sources: a synthetic language with an exactly known entropy, Python's stdlib as offline text, and
-user data (text files, nanoGPT ``.bin`` token files, Hugging Face datasets saved to disk).
+"""Token sources: two built-in languages with a known loss floor (``topics``, the default: topic-biased
+Markov chains; ``synthetic``: a Markov chain with copy spans and facts), Python's stdlib as offline text,
+and user data (text files, nanoGPT ``.bin`` token files, Hugging Face datasets saved to disk).
 
 Every source is a 1-D integer token array split once into train (first 90%) and validation (last 10%;
-the synthetic source: its last ``val_docs`` documents).
+the built-in languages: their last ``val_docs`` documents).
 
 * Training windows are ``seq_len + 1`` tokens on a non-overlapping grid of the train split (the synthetic
   source: one window per document start). Each epoch shuffles the grid by a seeded hash; epochs after the
   first shift the grid by a seeded offset. Step ``s`` takes the next ``batch_size * world_size`` windows
   (the *global* batch) and rank ``r`` gets rows ``[r * batch_size, (r + 1) * batch_size)``, so ranks are
   disjoint and a data-parallel run sees exactly the batches of a single process with the global batch.
-* Validation windows are the first ones of the validation split's grid (no seed): the same for every model.
+* Validation windows are spread at a fixed stride over the whole validation split's grid (no seed): the
+  same for every model.
 
 Losses are nats/token; ``bytes_per_token`` (1.0 for byte-level sources) converts them to bits/byte.
 """
@@ -32,6 +34,7 @@ import torch
 from .errors import ScalingDataError
 
 VAL_FRACTION = 0.1
+DEFAULT_SPEC = "topics"  # the built-in language sweeps use when no data is named
 STDLIB_MAX_BYTES = 16 * 2**20
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
@@ -76,7 +79,7 @@ class DataSource(ABC):
 
     name: str
     vocab_size: int
-    entropy_nats_per_token: float | None = None  # the exact loss floor (synthetic source only)
+    entropy_nats_per_token: float | None = None  # the loss floor, where the source knows it (built-in languages)
     bytes_per_token: float | None = None  # 1.0 for byte-level sources
     window_stride: int | None = None  # windows start at multiples of this (documents), else a grid
 
@@ -143,10 +146,14 @@ class DataSource(ABC):
             yield torch.from_numpy(tokens[mine[:, None] + offsets].astype(np.int64))
 
     def val_batches(self, seq_len: int, *, n_tokens: int = 2**17, batch_size: int = 64) -> list[torch.Tensor]:
-        """The first ``ceil(n_tokens / seq_len)`` windows of the validation split (fewer if it is short)."""
+        """``ceil(n_tokens / seq_len)`` windows spread evenly over the whole validation split (window ``i`` of
+        the split's ``n`` grid windows at ``floor(i * n / count)``; all of them if the split is short)."""
         tokens = self.split("val")
         window = seq_len + 1
-        starts = self._starts(len(tokens), window)[: max(1, math.ceil(n_tokens / seq_len))]
+        starts = self._starts(len(tokens), window)
+        count = max(1, math.ceil(n_tokens / seq_len))
+        if count < len(starts):
+            starts = starts[(np.arange(count, dtype=np.int64) * len(starts)) // count]
         windows = torch.from_numpy(tokens[starts[:, None] + np.arange(window)].astype(np.int64))
         return list(windows.split(batch_size))
 
@@ -437,6 +444,167 @@ class SyntheticSource(DataSource):
 
 
 _SYNTHETIC_CACHE: dict[str, np.ndarray] = {}
+
+
+class TopicSource(DataSource):
+    """A mixture of topic-biased Markov chains: context (the document's topic) matters at every size, and
+    there are many topics of Zipfian frequency, each a small table to memorise.
+
+    Vocabulary V = ``vocab``: content tokens ``0..V-2`` and BOS = V - 1. Each document draws a hidden topic
+    z with P(z) ~ (z + 1)^-``topic_zipf`` among ``topics``; then every token is drawn from
+    P(x | prev, z) = (1 - ``mix``) B[prev, x] + ``mix`` U_z[x]: B an order-1 Markov chain whose rows are
+    seeded permutations of one Zipf distribution (exponent ``zipf``; as in :class:`SyntheticSource`), U_z
+    a seeded permutation of a Zipf distribution (exponent ``word_zipf``) over the content tokens. A model
+    must infer the topic from the whole context (attention) and know U_z: it learns the frequent topics
+    first. The Bayes-optimal predictor is the exact posterior mixture over topics (``oracle_nll``); the
+    floor is its mean loss on the validation documents (exact for that split; sampling error about 0.003)
+    and lies within H(Z) / (doc_len - 1) above the loss given the topic.
+    """
+
+    name = "topics"
+
+    def __init__(
+        self,
+        vocab: int = 64,
+        topics: int = 16,
+        topic_zipf: float = 1.0,
+        mix: float = 0.7,
+        zipf: float = 1.0,
+        word_zipf: float = 1.5,
+        doc_len: int = 129,
+        docs: int = 2**17,
+        val_docs: int = 2**11,
+        seed: int = 0,
+    ) -> None:
+        checks = [
+            (3 <= vocab <= 2**16, f"vocab must be in 3..65536, got {vocab}"),
+            (topics >= 1, f"topics must be >= 1, got {topics}"),
+            (0 <= mix <= 1, f"mix must be in [0, 1], got {mix}"),
+            (min(topic_zipf, zipf, word_zipf) >= 0, "zipf exponents must be >= 0"),
+            (doc_len >= 3 and docs >= 1 and val_docs >= 1, "doc_len >= 3, docs >= 1, val_docs >= 1 needed"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ScalingDataError(f"topics source: {message}")
+        self.vocab_size, self.n_content, self.topics = vocab, vocab - 1, topics
+        self.topic_zipf, self.mix = float(topic_zipf), float(mix)
+        self.zipf, self.word_zipf = float(zipf), float(word_zipf)
+        self.doc_len, self.docs, self.val_docs, self.seed = doc_len, docs, val_docs, seed
+        self.window_stride = doc_len
+        self.bos = vocab - 1
+        ranks = np.arange(1, self.n_content + 1, dtype=np.float64)
+        self.p, self.u = ranks**-self.zipf, ranks**-self.word_zipf
+        self.p, self.u = self.p / self.p.sum(), self.u / self.u.sum()
+        q = np.arange(1, topics + 1, dtype=np.float64) ** -self.topic_zipf
+        self.q = q / q.sum()
+
+    @property
+    def params(self) -> dict:
+        return {"vocab": self.vocab_size, "topics": self.topics, "topic_zipf": self.topic_zipf, "mix": self.mix,
+                "zipf": self.zipf, "word_zipf": self.word_zipf, "doc_len": self.doc_len, "docs": self.docs,
+                "val_docs": self.val_docs, "seed": self.seed}  # fmt: skip
+
+    @cached_property
+    def identity(self) -> dict:
+        return {"name": self.name, "hash": _sha256(self._tokens())[:16], **self.params}
+
+    @cached_property
+    def table(self) -> np.ndarray:
+        """[V, K]: the Markov row of each previous token: rank -> content token."""
+        keys = _hash(self.seed * 2 + 1, np.arange(self.vocab_size * self.n_content))
+        return np.argsort(keys.reshape(self.vocab_size, self.n_content), axis=1, kind="stable").astype(np.int64)
+
+    @cached_property
+    def topic_words(self) -> np.ndarray:
+        """[Z, K]: each topic's rank -> content token."""
+        keys = _hash(self.seed * 2 + _TOPIC_KEY, np.arange(self.topics * self.n_content))
+        return np.argsort(keys.reshape(self.topics, self.n_content), axis=1, kind="stable").astype(np.int64)
+
+    @cached_property
+    def probs(self) -> tuple[np.ndarray, np.ndarray]:
+        """(B [V, K], U [Z, K]): token probabilities of the Markov rows and of the topics."""
+        B = np.zeros((self.vocab_size, self.n_content))
+        np.put_along_axis(B, self.table, np.broadcast_to(self.p, B.shape), axis=1)
+        U = np.zeros((self.topics, self.n_content))
+        np.put_along_axis(U, self.topic_words, np.broadcast_to(self.u, U.shape), axis=1)
+        return B, U
+
+    def _tokens(self) -> np.ndarray:
+        key = "topics" + repr(sorted(self.params.items()))
+        if key not in _SYNTHETIC_CACHE:
+            _SYNTHETIC_CACHE[key] = self.generate(0, self.docs + self.val_docs).reshape(-1)
+        return _SYNTHETIC_CACHE[key]
+
+    def _split_point(self, n: int) -> int:
+        return self.docs * self.doc_len
+
+    def doc_topics(self, first_doc: int, n_docs: int) -> np.ndarray:
+        ids = np.arange(first_doc, first_doc + n_docs, dtype=np.uint64)
+        scaled = _uniform(self.seed * 2 + _TOPIC_KEY + 1, ids) * self.topics
+        accept, alias = _alias_tables(self.q[None, :])
+        z = scaled.astype(np.int64)
+        return np.where(scaled - z < accept[0][z], z, alias[0][z])
+
+    def generate(self, first_doc: int, n_docs: int) -> np.ndarray:
+        """Documents ``first_doc .. first_doc + n_docs - 1`` as an [n_docs, doc_len] array."""
+        K, length = self.n_content, self.doc_len
+        z = self.doc_topics(first_doc, n_docs)
+        acc_p, ali_p = (a[0] for a in _alias_tables(self.p[None, :]))
+        acc_u, ali_u = (a[0] for a in _alias_tables(self.u[None, :]))
+        table, words = self.table.ravel(), self.topic_words.ravel()
+        doc_ids = np.arange(first_doc, first_doc + n_docs, dtype=np.uint64) * np.uint64(length)
+        x = np.empty((length, n_docs), dtype=np.int64)
+        x[0] = self.bos
+        for m in range(1, length):
+            counters = (doc_ids + np.uint64(m)) * np.uint64(2)
+            pick = _uniform(self.seed * 2, counters) < self.mix  # the topic component
+            scaled = _uniform(self.seed * 2, counters + np.uint64(1)) * K
+            r = scaled.astype(np.int64)
+            frac = scaled - r
+            r_p = np.where(frac < acc_p[r], r, ali_p[r])
+            r_u = np.where(frac < acc_u[r], r, ali_u[r])
+            x[m] = np.where(pick, np.take(words, z * K + r_u), np.take(table, x[m - 1] * K + r_p))
+        return x.T.astype(_token_dtype(self.vocab_size))
+
+    def oracle_nll(self, docs: np.ndarray, topic_known: bool = False) -> np.ndarray:
+        """Per-token loss [n, doc_len - 1] of the Bayes-optimal predictor (the posterior over topics);
+        with ``topic_known`` the loss given each document's true topic (from its index: docs must be the
+        validation split in order)."""
+        B, U = self.probs
+        x = docs.astype(np.int64)
+        n = len(x)
+        log_post = np.broadcast_to(np.log(self.q), (n, self.topics)).copy()
+        loss = np.zeros((n, self.doc_len - 1))
+        if topic_known:
+            z = self.doc_topics(self.docs, n)
+        for m in range(1, self.doc_len):
+            tok = np.minimum(x[:, m], self.n_content - 1)
+            like = (1 - self.mix) * B[x[:, m - 1], tok][:, None] + self.mix * U[:, tok].T  # [n, Z]
+            if topic_known:
+                loss[:, m - 1] = -np.log(like[np.arange(n), z])
+            else:
+                w = np.exp(log_post - log_post.max(axis=1, keepdims=True))
+                w /= w.sum(axis=1, keepdims=True)
+                loss[:, m - 1] = -np.log((w * like).sum(axis=1))
+            log_post += np.log(like)
+        return loss
+
+    @cached_property
+    def position_entropy(self) -> np.ndarray:
+        """Mean oracle loss at each document position (0 at BOS) over the validation documents."""
+        docs = self.split("val").reshape(-1, self.doc_len)
+        return np.concatenate([[0.0], self.oracle_nll(docs).mean(axis=0)])
+
+    @property
+    def entropy_nats_per_token(self) -> float:
+        return float(self.position_entropy[1:].mean())
+
+    def floor_nats_per_token(self, seq_len: int) -> float:
+        positions = np.arange(1, seq_len + 1) % self.doc_len
+        return float(self.position_entropy[positions].mean())
+
+
+_TOPIC_KEY = 0x70B1C << 32
 _FACT_KEY = 0xFAC7 << 32  # offsets the facts' hash keys from the events' and the Markov table's
 
 
@@ -623,6 +791,12 @@ _SYNTHETIC_OPTIONS = {
 }  # fmt: skip
 
 
+_TOPIC_OPTIONS = {
+    "vocab": int, "topics": int, "topic_zipf": float, "mix": float, "zipf": float, "word_zipf": float,
+    "doc_len": int, "docs": int, "val_docs": int, "seed": int,
+}  # fmt: skip
+
+
 def _options(text: str, allowed: dict, what: str) -> dict:
     """Parse ``"k=v,k=v"`` into typed keyword arguments; lists are ``/``-separated (``lags=8/16``)."""
     options = {}
@@ -651,6 +825,8 @@ def _from_spec(spec: str) -> DataSource:
     kind, _, rest = spec.partition(":")
     if kind == "synthetic":
         return SyntheticSource(**_options(rest, _SYNTHETIC_OPTIONS, "synthetic source"))
+    if kind == "topics":
+        return TopicSource(**_options(rest, _TOPIC_OPTIONS, "topics source"))
     if kind == "stdlib":
         return StdlibSource(**_options(rest, {"max_bytes": int}, "stdlib source"))
     if kind in ("text", "bin", "hf"):
@@ -668,19 +844,21 @@ def _from_spec(spec: str) -> DataSource:
         options = _options(opts, {"column": str, "vocab": int}, "hf source")
         return HFSource(path, split=split or None, **options)
     raise ScalingDataError(
-        f"unknown data spec {spec!r}; use synthetic[:k=v,...], stdlib, text:PATH, bin:PATH:vocab=N, hf:PATH[:split]"
+        f"unknown data spec {spec!r}; use topics[:k=v,...], synthetic[:k=v,...], stdlib, text:PATH, "
+        "bin:PATH:vocab=N, hf:PATH[:split]"
     )
 
 
 def get_source(spec: str | DataSource | None = None) -> DataSource:
     """A data source from a spec (sources are cached per process, so tokens are loaded once):
-    ``None``/``"synthetic"`` (options ``synthetic:vocab=64,copy=0.2,lags=8/16,...``), ``"stdlib"``,
+    ``None``/``"topics"`` (the default; options ``topics:topics=64,mix=0.5,...``), ``"synthetic"`` (options
+    ``synthetic:vocab=64,copy=0.2,lags=8/16,...``), ``"stdlib"``,
     ``"text:PATH"`` (file or directory; ``:max_bytes=N``), ``"bin:PATH:vocab=N"`` (``,dtype=uint16``) or
     ``"hf:PATH[:split]"`` (``:column=text,vocab=N``)."""
     if isinstance(spec, DataSource):
         return spec
     if spec is None:
-        spec = "synthetic"
+        spec = DEFAULT_SPEC
     if not isinstance(spec, str):
         raise ScalingDataError(f"a data spec must be a string or DataSource, got {type(spec).__name__}")
     return _from_spec(spec.strip())

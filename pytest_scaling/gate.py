@@ -3,16 +3,18 @@
 Statistics (per size i of the candidate, K sizes):
 
 * ``predicted`` p_i: the baseline's anchored curve at the candidate's compute C_i;
-* noise: sigma_i^2 = s^2 / n_i + var(log p_i), with s the relative seed standard deviation pooled over
-  the baseline's and the candidate's seeds (``ASSUMED_NOISE`` when neither has two seeds) and var(log p_i)
-  from the baseline's bootstrap, scaled by n_b / (n_b - 1) (a bootstrap of n_b seeds underestimates the
-  variance of their mean by that factor: half of it with two seeds);
+* noise: sigma_i^2 = s(C_i)^2 / n_i + var(log p_i), with s(C) the relative seed standard deviation as a
+  function of compute, fitted to the baseline's and the candidate's seeds together
+  (:func:`pytest_scaling.noise.fit_seed_noise`; ``ASSUMED_NOISE`` when neither has two seeds) and
+  var(log p_i) from the baseline's bootstrap, scaled by n_b / (n_b - 1) (a bootstrap of n_b seeds
+  underestimates the variance of their mean by that factor: half of it with two seeds);
 * ``z_i = log(m_i / p_i) / sigma_i`` (m_i the candidate's mean loss): the deviation in noise units.
 
-``assert_on_curve`` fails when some z_i exceeds the Bonferroni bound ``Q(1 - ALPHA / K)`` or the
-combined (Stouffer) ``sum z_i / sqrt(K)`` exceeds ``Q(1 - ALPHA)``, Q the quantile of Student's t with
-the pooled noise's degrees of freedom (the normal's when the noise is assumed); with ``rtol`` a size fails
-when its relative deviation exceeds ``rtol`` instead. Being better than the curve always passes.
+``assert_on_curve`` fails when some z_i exceeds the Bonferroni bound ``Q_i(1 - ALPHA / K)`` or the
+combined (Stouffer) ``sum u_i / sqrt(K)`` exceeds the normal's ``1 - ALPHA`` quantile, Q_i the quantile of
+Student's t with the degrees of freedom of the noise at size i (``SeedNoise.dof_at``; the normal's when the
+noise is assumed) and u_i the normal score of z_i under it; with ``rtol`` a size fails when its relative
+deviation exceeds ``rtol`` instead. Being better than the curve always passes.
 
 A size with a diverged run (see :mod:`pytest_scaling.train`) is ``DIVERGED`` and fails ``assert_on_curve``
 and ``assert_beats_curve``; ``compute_multiplier`` fails when every run of a size diverged.
@@ -35,9 +37,10 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import norm, t
 
-from .baseline import CURVE_LAW, Baseline, BaselineError, Curve, fit_curve, pooled_noise
+from .baseline import CURVE_LAW, Baseline, BaselineError, Curve, fit_curve
 from .errors import ScalingError
-from .gatereport import Crossover, GateReport, Noise, PlotData, SizeRow
+from .gatereport import Crossover, GateReport, Noise, PlotData, SizeRow, seed_noise_text
+from .noise import SeedNoise, fit_seed_noise
 from .sweep import SweepResult
 
 ALPHA = 0.01  # one-sided false-alarm level of each gate decision
@@ -134,24 +137,33 @@ class Comparison:
     """Per-size statistics of a candidate against a baseline curve."""
 
     rows: list[SizeRow]
-    noise: float
-    noise_dof: int
-    assumed_noise: bool
+    noise: SeedNoise
+
+    @property
+    def assumed_noise(self) -> bool:
+        return self.noise.dof == 0
 
     @property
     def z(self) -> np.ndarray:
         return np.array([r.z for r in self.rows])
 
+    def scores(self, z) -> np.ndarray:
+        """Normal scores of per-size statistics ``z``: each through Student's t with its size's noise dof."""
+        dof = np.array([r.noise_dof for r in self.rows])
+        z = np.asarray(z, dtype=float)
+        return z if self.assumed_noise else norm.isf(t.sf(z, dof))
+
+    def combined(self, z) -> float:
+        """Stouffer's combination of the per-size statistics ``z`` (a normal score)."""
+        return float(self.scores(z).sum() / math.sqrt(len(self.rows)))
+
     @property
     def stouffer(self) -> float:
-        return float(self.z.sum() / math.sqrt(len(self.rows)))
+        return self.combined(self.z)
 
-    def quantile(self, q: float) -> float:
-        """Quantile of the z statistics' reference distribution (Student's t with the noise's dof)."""
-        return float(norm.ppf(q) if self.assumed_noise else t.ppf(q, self.noise_dof))
-
-    def cdf(self, z: float) -> float:
-        return float(norm.cdf(z) if self.assumed_noise else t.cdf(z, self.noise_dof))
+    def bounds(self, q: float) -> np.ndarray:
+        """Per size, the ``q`` quantile of its z's reference distribution (Student's t with its noise dof)."""
+        return np.array([norm.ppf(q) if self.assumed_noise else t.ppf(q, r.noise_dof) for r in self.rows])
 
 
 def _inside(curve: Curve, compute: float) -> bool:
@@ -161,12 +173,7 @@ def _inside(curve: Curve, compute: float) -> bool:
 
 def compare(result: SweepResult, curve: Curve) -> Comparison:
     """The candidate's per-size deviation from ``curve`` and its noise (see the module docstring)."""
-    cand_noise, cand_dof = pooled_noise([p.losses for p in result.points])
-    ss = (0 if math.isnan(curve.noise) else curve.noise**2 * curve.noise_dof) + (
-        0 if math.isnan(cand_noise) else cand_noise**2 * cand_dof
-    )
-    dof = curve.noise_dof + cand_dof
-    noise = math.sqrt(ss / dof) if dof else ASSUMED_NOISE
+    noise = fit_seed_noise([*curve.compute, *result.compute], [*curve.losses, *(p.losses for p in result.points)])
     n_b = min(len(runs) for runs in curve.losses)
     bootstrap_bias = n_b / (n_b - 1) if n_b > 1 else 1.0
     rows = []
@@ -176,7 +183,10 @@ def compare(result: SweepResult, curve: Curve) -> Comparison:
         predicted = float(curve.predict(C)[0])
         reps = curve.predict_samples(C)[:, 0]
         lo, hi = np.percentile(reps, [2.5, 97.5])
-        sigma = math.sqrt(noise**2 / max(1, len(finite)) + float(np.var(np.log(reps))) * bootstrap_bias)
+        seed_noise = float(noise.at(C)) if noise.dof else ASSUMED_NOISE
+        noise_dof = float(noise.dof_at(C)) if noise.dof else math.inf
+        baseline_var = max(float(np.var(np.log(reps))) * bootstrap_bias, seed_noise**2 / n_b)
+        sigma = math.sqrt(seed_noise**2 / max(1, len(finite)) + baseline_var)
         loss = point.loss
         z = math.log(loss / predicted) / sigma if math.isfinite(loss) else math.inf
         needed = float(curve.compute_for(loss)[0]) if math.isfinite(loss) else 0.0
@@ -184,10 +194,10 @@ def compare(result: SweepResult, curve: Curve) -> Comparison:
             label=point.label, spec=point.spec, params=point.params, tokens=point.tokens, flops=C, loss=loss,
             loss_std=point.loss_std, n_seeds=len(finite), diverged=point.diverged, predicted=predicted,
             predicted_lo=float(lo), predicted_hi=float(hi), deviation=loss / predicted - 1.0, z=z, sigma=sigma,
-            multiplier=needed / C,
+            seed_noise=seed_noise, noise_dof=noise_dof, multiplier=needed / C,
             extrapolated=not _inside(curve, C) or (math.isfinite(loss) and not _inside(curve, needed)),
         ))  # fmt: skip
-    return Comparison(rows, noise, dof, dof == 0)
+    return Comparison(rows, noise)
 
 
 def _candidate_curve(result: SweepResult) -> Curve | None:
@@ -247,6 +257,20 @@ def _plot_data(result: SweepResult, curve: Curve) -> PlotData:
     )  # fmt: skip
 
 
+def _bound_text(bounds: np.ndarray) -> str:
+    """'3.75', or '3.75 to 6.10' when the sizes' noise dof differ."""
+    lo, hi = float(np.min(bounds)), float(np.max(bounds))
+    return f"{lo:.2f}" if hi - lo < 0.005 else f"{lo:.2f} to {hi:.2f} (by each size's noise dof)"
+
+
+def _noise(comparison: Comparison) -> Noise:
+    """The report's record of the comparison's seed-noise model."""
+    model = comparison.noise
+    if comparison.assumed_noise:
+        return Noise(ASSUMED_NOISE, 0, True)
+    return Noise(float(model.at(math.exp(model.log_c0))), model.dof, False, model.by_compute)
+
+
 def _report(result: SweepResult, base: Baseline, check: str, verdict: str, message: str,
             comparison: Comparison | None = None, candidate: Curve | None = None, **extra) -> GateReport:  # fmt: skip
     """The typed report of one check; ``candidate`` is the sweep's own fitted curve when already fitted."""
@@ -256,7 +280,7 @@ def _report(result: SweepResult, base: Baseline, check: str, verdict: str, messa
     return GateReport(
         nodeid=_context(result).nodeid, baseline=base.name, check=check, verdict=verdict, message=message,
         sizes=comparison.rows, combined_z=comparison.stouffer,
-        noise=Noise(comparison.noise, comparison.noise_dof, comparison.assumed_noise),
+        noise=_noise(comparison),
         baseline_law=base.curve.params, candidate_law=candidate.params if candidate is not None else None,
         trained=result.trained, runs=len(result.runs), skipped=result.skipped, plot=_plot_data(result, base.curve),
         crossover=crossover(candidate, base.curve) if candidate is not None else None, **extra,
@@ -272,13 +296,13 @@ def _table(rows: list[SizeRow]) -> str:
 
 
 def _against(result: SweepResult, baseline: str | Baseline, check: str) -> tuple[Baseline, Comparison, float] | None:
-    """(baseline, comparison, per-size Bonferroni bound), or None when this call recorded the baseline."""
+    """(baseline, comparison, per-size Bonferroni bounds), or None when this call recorded the baseline."""
     __tracebackhide__ = True
     base = _load_or_record(result, baseline, check)
     if base is None:
         return None
     comp = compare(result, base.curve)
-    return base, comp, comp.quantile(1 - ALPHA / len(comp.rows))
+    return base, comp, comp.bounds(1 - ALPHA / len(comp.rows))
 
 
 def assert_on_curve(result: SweepResult, baseline: str | Baseline = "reference", rtol: float | None = None) -> None:
@@ -288,17 +312,17 @@ def assert_on_curve(result: SweepResult, baseline: str | Baseline = "reference",
     if against is None:
         return
     base, comp, z_size = against
-    z_all = comp.quantile(1 - ALPHA)
-    for r in comp.rows:
-        worse = r.deviation > rtol if rtol is not None else r.z > z_size
-        better = r.deviation < -rtol if rtol is not None else r.z < -z_size
+    z_all = norm.ppf(1 - ALPHA)
+    for r, bound in zip(comp.rows, z_size, strict=True):
+        worse = r.deviation > rtol if rtol is not None else r.z > bound
+        better = r.deviation < -rtol if rtol is not None else r.z < -bound
         r.verdict = "DIVERGED" if r.diverged else "WORSE" if worse else "better" if better else "on curve"
     combined_worse = rtol is None and comp.stouffer > z_all
     failed = any(r.verdict in ("WORSE", "DIVERGED") for r in comp.rows) or combined_worse
     worst = max(comp.rows, key=lambda r: r.deviation)
     rule = f"rtol={rtol:g}" if rtol is not None else (
-        f"noise-aware: size z > {z_size:.2f} or combined z > {z_all:.2f}; seed noise "
-        f"{100 * comp.noise:.2f}%{' (assumed)' if comp.assumed_noise else ''}")  # fmt: skip
+        f"noise-aware: size z > {_bound_text(z_size)} or combined z > {z_all:.2f}; "
+        f"{seed_noise_text(_noise(comp), comp.rows)}")  # fmt: skip
     headline = (f"{'off' if failed else 'on'} baseline {base.name!r}: worst deviation "
                 f"{100 * worst.deviation:+.2f}% at {worst.label} (z {worst.z:+.2f}); combined z "
                 f"{comp.stouffer:+.2f}")  # fmt: skip
@@ -315,13 +339,12 @@ def assert_beats_curve(result: SweepResult, baseline: str | Baseline = "referenc
     if against is None:
         return
     base, comp, z_size = against
-    K = len(comp.rows)
-    for r in comp.rows:
+    for r, bound in zip(comp.rows, z_size, strict=True):
         r.z_better = (math.log(1 - margin) - math.log(r.loss / r.predicted)) / r.sigma
-        r.verdict = "DIVERGED" if r.diverged else "better" if r.z_better > z_size else "not better"
-    combined = float(sum(r.z_better for r in comp.rows) / math.sqrt(K))
-    probability = comp.cdf(combined)
-    failed = any(r.verdict != "better" for r in comp.rows) or combined < comp.quantile(1 - ALPHA)
+        r.verdict = "DIVERGED" if r.diverged else "better" if r.z_better > bound else "not better"
+    combined = comp.combined([r.z_better for r in comp.rows])
+    probability = float(norm.cdf(combined))
+    failed = any(r.verdict != "better" for r in comp.rows) or combined < norm.ppf(1 - ALPHA)
     headline = (f"{'does not beat' if failed else 'beats'} baseline {base.name!r} by margin {100 * margin:.1f}%: "
                 f"P(better) = {probability:.4f} (combined z {combined:+.2f})")  # fmt: skip
     _context(result).reports.append(_report(result, base, "beats_curve", "failed" if failed else "passed",
@@ -385,7 +408,7 @@ def compute_multiplier(result: SweepResult, baseline: str | Baseline = "referenc
     rng = np.random.default_rng(0)
     logs = []
     for r in rows:
-        noise = comp.noise / math.sqrt(max(1, r.n_seeds))
+        noise = r.seed_noise / math.sqrt(max(1, r.n_seeds))
         losses = r.loss * np.exp(rng.normal(0, noise, len(base.curve.samples)))
         needed = base.curve.compute_for(losses, replicas=True)
         logs.append(np.log(needed / r.flops))

@@ -30,6 +30,8 @@ class SizeRow:
     deviation: float  # loss / predicted - 1
     z: float  # deviation in noise units
     sigma: float
+    seed_noise: float  # relative seed standard deviation at this size's compute (the gate's noise model)
+    noise_dof: float  # degrees of freedom of that noise (z is referred to Student's t with these; inf: assumed)
     multiplier: float  # compute the baseline needs for this loss / C (0 when the loss is not finite)
     extrapolated: bool = False  # C, or the compute the baseline needs for this loss, lies outside its sizes
     verdict: str | None = None  # the check's call for this size (None: the check makes no per-size call)
@@ -38,9 +40,21 @@ class SizeRow:
 
 @dataclass
 class Noise:
-    relative_seed_std: float
+    relative_seed_std: float  # at the seeds' mean log compute (the pooled figure when not by_compute)
     dof: int
     assumed: bool  # no size had two seeds: the gate's assumed noise
+    by_compute: bool = False  # the noise model varies with compute: each SizeRow has its own seed_noise
+
+
+def seed_noise_text(noise: Noise, rows: list[SizeRow]) -> str:
+    """'seed noise 0.41%, 10 dof', or from the smallest to the largest size when it varies with compute."""
+    if noise.assumed:
+        return f"seed noise {100 * noise.relative_seed_std:.2f}% (assumed)"
+    if noise.by_compute and rows:
+        first, last = min(rows, key=lambda r: r.flops), max(rows, key=lambda r: r.flops)
+        return (f"seed noise {100 * first.seed_noise:.2f}% at {first.label} to {100 * last.seed_noise:.2f}% at "
+                f"{last.label}, {noise.dof} dof")  # fmt: skip
+    return f"seed noise {100 * noise.relative_seed_std:.2f}%, {noise.dof} dof"
 
 
 @dataclass

@@ -20,7 +20,7 @@ from tabulate import tabulate
 
 from . import __version__
 from .errors import ScalingError
-from .gatereport import Crossover, GateReport, SizeRow
+from .gatereport import Crossover, GateReport, SizeRow, seed_noise_text
 
 MAX_MARKDOWN_BYTES = 64_000  # a GitHub comment holds 65,536 characters
 COMMENT_MARKER = "<!-- pytest-scaling report -->"  # the first line: finds the PR comment to update in place
@@ -130,8 +130,7 @@ def _caption(report: GateReport) -> str:
     noise = report.noise
     parts = [f"baseline '{report.baseline}' ({report.check})"]
     if report.compared:
-        assumed = ", assumed" if noise.assumed else f", {noise.dof} dof"
-        parts.append(f"seed noise {100 * noise.relative_seed_std:.2f}%{assumed}")
+        parts.append(seed_noise_text(noise, report.sizes))
         parts.append(f"combined z {_signed(report.combined_z)}")
     parts.append(f"{report.runs} runs, {report.trained} trained now")
     if report.skipped:

@@ -219,7 +219,10 @@ def run_sweep(
         ))  # fmt: skip
     config = TrainConfig(tokens=1, **trainer_options)
     settings = trainer_settings(config)
-    return SweepResult(code_identity(factory), dict(source.identity), settings, points, skipped, runs)
+    data = dict(source.identity)
+    if source.entropy_nats_per_token is not None:  # the floor a fitted E is checked against
+        data["entropy_nats_per_token"] = round(source.entropy_nats_per_token, 4)
+    return SweepResult(code_identity(factory), data, settings, points, skipped, runs)
 
 
 def _warn_diverged(runs: list[RunRecord]) -> None:

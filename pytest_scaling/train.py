@@ -9,11 +9,13 @@ Recipe (every default can be overridden in :class:`TrainConfig`):
   :data:`SMALL_BATCH_TOKENS` tokens: with few tokens per step the second-moment estimate needs a longer
   average (Porian et al. 2024, "Resolving discrepancies in compute-optimal scaling").
 * Batch rule (:func:`default_batch_tokens`): the power-of-two number of sequences that gives about
-  :data:`TARGET_STEPS` steps, clamped to ``[16, 512]`` sequences per step (16 keeps the matmuls efficient
-  on a CPU; 512 bounds activation memory).
+  :data:`TARGET_STEPS` steps, clamped to ``[1, 512]`` sequences per step (512 bounds activation memory):
+  the small end of a ladder gets hundreds of optimizer steps too (the batch shrinks with compute, as in
+  Porian et al. 2024 and DeepSeek LLM).
 * Learning-rate rule (:func:`default_lr`): DeepSeek LLM's ``eta = 0.3118 * C^-0.125``, C the training
-  FLOPs (``"6N+attn"`` per token times tokens), capped at :data:`MAX_LR`; its fit to the built-in data
-  is measured in ``docs/methodology.md``. Set ``lr`` to override.
+  FLOPs (``"6N+attn"`` per token times tokens), capped at :data:`MAX_LR`, times ``sqrt(b / 16)`` for a
+  batch of b < 16 sequences (the batch it was tuned at); checked against LR x0.5/x2 and batch x0.5/x2
+  per size by ``benchmarks/bench_recipe.py`` (``docs/workload.md``). Set ``lr`` to override.
 * Linear warmup over ``warmup`` (a fraction of the steps, at least one step), then cosine (or linear)
   decay to ``final_lr_ratio * lr``, reached exactly at the last step, i.e. at the token budget.
 * bf16 autocast on CUDA, fp32 on CPU (see :func:`pytest_scaling.hardware.resolve_precision`).
@@ -83,8 +85,9 @@ __all__ = [
 ]
 
 COMPUTE_METHOD = "6N+attn"  # the FLOP convention of RunRecord.compute, the LR rule and MFU
-TARGET_STEPS = 256
-MIN_BATCH_SEQS, MAX_BATCH_SEQS = 16, 512
+TARGET_STEPS = 512
+MIN_BATCH_SEQS, MAX_BATCH_SEQS = 1, 512
+LR_REF_BATCH_SEQS = 16  # the LR rule was tuned at this batch; smaller batches scale it by sqrt(b / 16)
 SMALL_BATCH_TOKENS = 2**17
 LR_COEF, LR_EXPONENT = 0.3118, 0.125
 MAX_LR = 3e-2
@@ -162,9 +165,10 @@ def default_betas(batch_tokens: int) -> tuple[float, float]:
     return (0.9, 0.99 if batch_tokens < SMALL_BATCH_TOKENS else 0.95)
 
 
-def default_lr(compute: float) -> float:
-    """Peak learning rate ``LR_COEF * C^-0.125`` (C in FLOPs; DeepSeek LLM's form), capped at MAX_LR."""
-    return min(MAX_LR, LR_COEF * compute**-LR_EXPONENT)
+def default_lr(compute: float, batch_seqs: int = LR_REF_BATCH_SEQS) -> float:
+    """Peak learning rate ``LR_COEF * C^-0.125`` (C in FLOPs; DeepSeek LLM's form) capped at MAX_LR, times
+    ``sqrt(batch_seqs / LR_REF_BATCH_SEQS)`` for batches smaller than the one the rule was tuned at."""
+    return min(MAX_LR, LR_COEF * compute**-LR_EXPONENT) * min(1.0, math.sqrt(batch_seqs / LR_REF_BATCH_SEQS))
 
 
 def lr_schedule(steps: int, lr: float, warmup: float, schedule: str, final_ratio: float) -> list[float]:
@@ -324,7 +328,7 @@ def _run(accelerator, build, factory, spec, config, source, start, progress) -> 
     batch_tokens = config.batch_tokens or default_batch_tokens(config.tokens, spec.seq_len)
     batch_seqs, sizes = plan_steps(config.tokens, spec.seq_len, batch_tokens, world)
     tokens = sum(sizes) * spec.seq_len
-    lr = config.lr or default_lr(compute_per_token * tokens)
+    lr = config.lr or default_lr(compute_per_token * tokens, batch_seqs)
     config = replace(config, batch_tokens=batch_seqs * spec.seq_len, lr=lr,
                      betas=config.betas or default_betas(batch_seqs * spec.seq_len))  # fmt: skip
     lrs = lr_schedule(len(sizes), lr, config.warmup, config.schedule, config.final_lr_ratio)

@@ -1,4 +1,5 @@
-"""Data sources: the synthetic language's exact entropy, determinism, rank sharding, user data, specs."""
+"""Data sources: the built-in languages' floors, determinism, rank sharding, validation windows, user data,
+specs."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pytest_scaling.data import (
     DataSource,
     StdlibSource,
     SyntheticSource,
+    TopicSource,
     get_source,
 )
 from pytest_scaling.errors import ScalingDataError
@@ -32,6 +34,73 @@ def _conditional_entropy(docs: np.ndarray, k: int, vocab: int) -> float:
     marginal = np.unique(context.ravel(), return_counts=True)[1]
     n = joint.sum()
     return float((-(joint * np.log(joint / n)).sum() + (marginal * np.log(marginal / n)).sum()) / n)
+
+
+# ------------------------------------------------------------------------------------------- topics
+
+
+def test_topics_stream_is_pinned():
+    """The default language: integer hashing and exact float64 alias tables, the same on every machine."""
+    docs = TopicSource().generate(0, 64)
+    assert docs.shape == (64, 129) and docs.dtype == np.uint8
+    assert (docs[:, 0] == 63).all() and docs[:, 1:].max() < 63
+    assert hashlib.sha256(docs.tobytes()).hexdigest()[:16] == TOPICS_DIGEST
+    assert np.array_equal(TopicSource().generate(10, 5), docs[10:15])  # documents are independent
+
+
+TOPICS_DIGEST = "3dc9b06a111e77e4"
+
+
+def _topic_known_entropy(source: TopicSource) -> float:
+    """Exact E[-log P(x_m | x_{m-1}, z)] over positions 1..doc_len-1: each topic's chain run forward from BOS."""
+    B, U = source.probs
+    K, total = source.n_content, 0.0
+    for z in range(source.topics):
+        P = (1 - source.mix) * B[:K] + source.mix * U[z]  # [K, K]: next-token law after each content token
+        row_entropy = -(P * np.log(P)).sum(axis=1)
+        first = (1 - source.mix) * B[source.bos] + source.mix * U[z]  # after BOS
+        h, dist = [-(first * np.log(first)).sum()], first
+        for _ in range(source.doc_len - 2):
+            h.append(dist @ row_entropy)
+            dist = dist @ P
+        total += source.q[z] * np.mean(h)
+    return float(total)
+
+
+@pytest.mark.parametrize("options", [{}, dict(vocab=20, topics=5, mix=0.4, topic_zipf=0.5, doc_len=40, seed=2)])
+def test_topics_floor_is_bracketed_by_exact_entropies(options):
+    """The floor (the exact posterior's mean loss) lies between the exactly computed loss with the topic known
+    and that plus H(Z) / (doc_len - 1); the sampled topic-known loss matches its exact value."""
+    source = TopicSource(**options, docs=64, val_docs=4096)
+    docs = source.split("val").reshape(-1, source.doc_len)
+    known = source.oracle_nll(docs, topic_known=True).mean(axis=1)
+    stderr = known.std(ddof=1) / np.sqrt(len(known))
+    exact = _topic_known_entropy(source)
+    assert abs(known.mean() - exact) < 4 * stderr
+    topic_entropy = -(source.q * np.log(source.q)).sum()
+    floor = source.entropy_nats_per_token
+    assert exact - 4 * stderr < floor < exact + topic_entropy / (source.doc_len - 1) + 4 * stderr
+    assert source.floor_nats_per_token(source.doc_len - 1) == pytest.approx(floor)
+
+
+def test_topics_need_context():
+    """A predictor that knows the Markov chain but not the topic does measurably worse than the floor."""
+    source = get_source("topics")
+    docs = source.split("val").reshape(-1, source.doc_len).astype(np.int64)
+    B, U = source.probs
+    mixture = (1 - source.mix) * B + source.mix * (source.q @ U)  # the topic marginalised out
+    markov = -np.log(mixture[docs[:, :-1], docs[:, 1:]]).mean()
+    assert markov > source.entropy_nats_per_token + 0.3
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [("topics:mix=1.5", "mix"), ("topics:topics=0", "topics must be"), ("topics:vocab=2", "vocab"),
+     ("topics:word_zipf=-1", "zipf")],
+)  # fmt: skip
+def test_topics_bad_options(spec, message):
+    with pytest.raises(ScalingDataError, match=message):
+        get_source(spec)
 
 
 # ------------------------------------------------------------------------------------------ synthetic
@@ -198,7 +267,8 @@ def test_val_batches_fixed_and_held_out():
     assert [len(b) for b in val] == [3, 3, 2]  # ceil(1000 / 128) = 8 windows
     again = source.val_batches(128, n_tokens=1000, batch_size=3)
     assert all(torch.equal(a, b) for a, b in zip(val, again, strict=True))
-    expected = torch.from_numpy(source.split("val")[: 8 * 129].astype(np.int64)).view(8, 129)
+    starts = [i * 64 // 8 * 129 for i in range(8)]  # 8 windows spread evenly over the split's 64 documents
+    expected = torch.from_numpy(np.stack([source.split("val")[s : s + 129] for s in starts]).astype(np.int64))
     assert torch.equal(torch.cat(val), expected)
     assert len(source.split("val")) == 64 * 129 and len(source.split("train")) == 512 * 129
 
@@ -284,8 +354,8 @@ def test_hf_dataset_from_disk(tmp_path):
 
 
 def test_get_source_specs_and_cache():
-    assert get_source() is get_source("synthetic") is get_source(None)
-    assert isinstance(get_source(), SyntheticSource)
+    assert get_source() is get_source("topics") is get_source(None)
+    assert isinstance(get_source(), TopicSource) and isinstance(get_source("synthetic"), SyntheticSource)
     custom = SyntheticSource(docs=4, val_docs=4)
     assert get_source(custom) is custom
     assert isinstance(custom, DataSource)

@@ -22,6 +22,7 @@ from pytest_scaling.train import (
     COMPUTE_METHOD,
     DIVERGENCE_MARGIN,
     MAX_LR,
+    TARGET_STEPS,
     RunRecord,
     TrainConfig,
     default_batch_tokens,
@@ -76,11 +77,14 @@ def test_default_rules():
     for tokens in (1e4, 2e5, 2e6, 1e8, 1e10):
         bt = default_batch_tokens(int(tokens), 128)
         seqs = bt // 128
-        assert bt % 128 == 0 and seqs & (seqs - 1) == 0 and 16 <= seqs <= 512
+        assert bt % 128 == 0 and seqs & (seqs - 1) == 0 and 1 <= seqs <= 512
+        assert seqs in (1, 512) or tokens / bt >= TARGET_STEPS / 2**0.5  # enough steps at the small end
     assert default_batch_tokens(10**6, 128) < default_batch_tokens(10**8, 128)
     assert default_betas(4096) == (0.9, 0.99) and default_betas(2**20) == (0.9, 0.95)
     assert default_lr(1e15) < default_lr(1e12) <= MAX_LR
     assert default_lr(1.0) == MAX_LR
+    assert default_lr(1e12, 4) == pytest.approx(default_lr(1e12) / 2)  # sqrt(4 / 16) below the tuned batch
+    assert default_lr(1e12, 64) == default_lr(1e12, 16) == default_lr(1e12)
 
 
 def test_weight_decay_only_on_matrices():
@@ -113,7 +117,8 @@ def test_record_contents_and_json_round_trip():
     assert 0 < record.non_embedding_params < record.params
     assert 0 < record.mfu < 1 and record.tokens_per_second > 0 and record.seconds > 0
     assert record.curve[-1][0] == 8192 and len(record.curve) <= 21
-    assert record.config["lr"] == default_lr(record.compute) and record.config["device"] == "cpu"
+    batch_seqs = record.config["batch_tokens"] // record.spec["seq_len"]
+    assert record.config["lr"] == default_lr(record.compute, batch_seqs) and record.config["device"] == "cpu"
     assert record.config["precision"] == "fp32" and record.device.startswith("cpu")
     assert record.data["name"] == "synthetic" and record.version and record.spec == SPEC.to_dict()
     assert RunRecord.from_json(record.to_json()) == record
