@@ -1,6 +1,6 @@
 """Measure the gate on trained models: its false-positive rate and its power against known regressions.
 
-Run: ``python benchmarks/measure_gate.py [--part fp|all] [--seed-sets 20] [--lr-factors 0.2,0.1]``.
+Run: ``python benchmarks/measure_gate.py [--part fp|all] [--seed-sets 20] [--regressions lr:0.2,context:6]``.
 Prints figures; asserts nothing. Every run goes through the run cache (``.scaling/``), so an interrupted
 measurement resumes.
 
@@ -9,13 +9,16 @@ measurement resumes.
 * Power: regressions of known size, each re-trained with the same ``--seed-sets`` seed pairs and gated
   the same way; its true loss gap per size is measured against the false-positive part's reference runs
   (the same seeds: ``2 * --seed-sets`` runs per size on each side). The gate compares at equal compute, so
-  a regression must cost loss per FLOP: a peak learning rate scaled below the size rule does (by a
-  factor: the gap grows as the factor falls).
+  a regression must cost loss per FLOP. Two kinds: ``lr:F``, the reference at F times each size's rule
+  learning rate (on the default language its cost is largest at the smallest sizes), and ``context:W``,
+  the reference whose attention sees only the last W tokens (``variants.short_context``; a cost spread
+  over every size).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -24,11 +27,12 @@ from pathlib import Path
 
 import numpy as np
 from suite import SIZES, SWEEP
+from variants import short_context
 
 from pytest_scaling import Baseline, RunCache, ScalingGateError, SweepResult, assert_on_curve, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
-LR_FACTORS = "0.2,0.1"  # regressions: the peak learning rate at this factor times the size rule
+REGRESSIONS = "lr:0.2,context:6"
 
 
 def gate(result, baseline: Baseline) -> bool:
@@ -53,7 +57,8 @@ def false_positives(baseline: Baseline, cache: RunCache, sets: int) -> SweepResu
         failed = gate(result, baseline)
         fails += failed
         worst = max(p.loss / base_p - 1 for p, base_p in zip(result.points, baseline.curve.anchors[0], strict=True))
-        print(f"  seeds {seeds}: {'FAILED' if failed else 'passed'} (worst size deviation {100 * worst:+.2f}%)")
+        print(f"  seeds {seeds}: {'FAILED' if failed else 'passed'} (worst size deviation {100 * worst:+.2f}%)",
+              flush=True)  # fmt: skip
     print(f"false positives: {fails} of {sets} re-seeded references failed ({100 * fails / sets:.1f}%; goal <= 5%)")
     return pooled
 
@@ -66,42 +71,47 @@ def pool(into: SweepResult | None, result: SweepResult) -> SweepResult:
     return into
 
 
-def scaled_lr_sweep(factor: float, seeds: list[int], reference: SweepResult, cache: RunCache) -> SweepResult:
-    """The reference ladder trained at ``factor`` times each size's rule learning rate."""
+def regressed_sweep(kind: str, value: float, seeds: list[int], reference: SweepResult, cache: RunCache):
+    """The reference ladder with one regression: ``lr`` (the rule's LR times ``value``) or ``context``
+    (attention over the last ``value`` tokens)."""
+    if kind == "context":
+        return run_sweep(functools.partial(short_context, window=int(value)), SIZES, seeds=seeds, cache=cache,
+                         **SWEEP)  # fmt: skip
     rule_lr = {json.dumps(r.spec, sort_keys=True): r.config["lr"] for r in reference.runs}
     points = []
     for size, ref in zip(SIZES, reference.points, strict=True):
-        lr = factor * rule_lr[json.dumps(ref.spec, sort_keys=True)]
-        one = run_sweep("gpt", [size], seeds=seeds, cache=cache, lr=lr, **SWEEP)
-        points += one.points
+        lr = value * rule_lr[json.dumps(ref.spec, sort_keys=True)]
+        points += run_sweep("gpt", [size], seeds=seeds, cache=cache, lr=lr, **SWEEP).points
     return replace(reference, points=points, runs=[])  # same trainer settings: the lr is the regression
 
 
-def power(baseline: Baseline, cache: RunCache, sets: int, reference: SweepResult, factors: list[float]) -> None:
-    for factor in factors:
+def power(baseline: Baseline, cache: RunCache, sets: int, reference: SweepResult, regressions: list[str]) -> None:
+    for regression in regressions:
+        kind, _, value = regression.partition(":")
         caught, pooled = 0, None
         for seeds in seed_pairs(sets):
-            candidate = scaled_lr_sweep(factor, seeds, reference, cache)
+            candidate = regressed_sweep(kind, float(value), seeds, reference, cache)
             pooled = pool(pooled, candidate)
             caught += gate(candidate, baseline)
         gaps = [p.loss / r.loss - 1 for p, r in zip(pooled.points, reference.points, strict=True)]
-        print(f"lr x{factor} of the rule: true loss gap per size {', '.join(f'{100 * g:+.1f}%' for g in gaps)} "
+        print(f"{regression}: true loss gap per size {', '.join(f'{100 * g:+.1f}%' for g in gaps)} "
               f"(mean {100 * np.mean(gaps):+.1f}%; {2 * sets} seeds a side); caught {caught} of {sets} seed pairs "
-              f"({100 * caught / sets:.0f}%)")
+              f"({100 * caught / sets:.0f}%)", flush=True)  # fmt: skip
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=("fp", "all"), default="all", help="fp: false positives only")
     parser.add_argument("--seed-sets", type=int, default=20)
-    parser.add_argument("--lr-factors", default=LR_FACTORS, help=f"comma-separated (default {LR_FACTORS})")
+    parser.add_argument("--regressions", default=REGRESSIONS,
+                        help=f"comma-separated lr:FACTOR or context:WINDOW (default {REGRESSIONS})")  # fmt: skip
     args = parser.parse_args()
     baseline = Baseline.load(ROOT / "scaling_baselines" / "reference.json")
     cache = RunCache(ROOT / ".scaling")
     start = time.perf_counter()
     reference = false_positives(baseline, cache, args.seed_sets)
     if args.part == "all":
-        power(baseline, cache, args.seed_sets, reference, [float(f) for f in args.lr_factors.split(",")])
+        power(baseline, cache, args.seed_sets, reference, args.regressions.split(","))
     print(f"({time.perf_counter() - start:.0f} s)")
     return 0
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pytest_scaling.model import GPT, INIT_STD, ModelSpec
+from pytest_scaling.model import GPT, INIT_STD, Attention, ModelSpec
 
 
 class _Nothing(nn.Module):
@@ -52,4 +52,28 @@ def swiglu_rope(spec: ModelSpec) -> nn.Module:
         block.mlp = SwiGLU(spec)
         nn.init.normal_(block.mlp.gate_up.weight, std=INIT_STD)
         nn.init.normal_(block.mlp.proj.weight, std=INIT_STD / (2 * spec.depth) ** 0.5)
+    return model
+
+
+class LocalAttention(Attention):
+    """Causal attention that sees only the last ``window`` positions (itself included)."""
+
+    def __init__(self, spec: ModelSpec, window: int) -> None:
+        super().__init__(spec)
+        self.window = window
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, d = x.shape
+        q, k, v = self.qkv(x).view(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        pos = torch.arange(t, device=x.device)
+        lag = pos[:, None] - pos[None, :]
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=(lag >= 0) & (lag < self.window))
+        return self.proj(y.transpose(1, 2).reshape(b, t, d))
+
+
+def short_context(spec: ModelSpec, window: int = 8) -> nn.Module:
+    """The reference limited to the last ``window`` tokens of context (worse where context matters)."""
+    model = GPT(spec)
+    for block in model.blocks:
+        block.attn = LocalAttention(spec, window)
     return model

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
+from . import train
 from .cache import RunCache
 from .data import DataSource, get_source
 from .errors import ScalingDataError
@@ -103,10 +104,16 @@ class SweepResult:
 
 
 def trainer_settings(config: TrainConfig) -> dict:
-    """The part of a config that must match for two sweeps' losses to be comparable."""
+    """The part of a config that must match for two sweeps' losses to be comparable: its fields, and the
+    constants of the default rules that decide a run's batch, betas and learning rate (``rules``)."""
     settings = config.resolve_environment().to_dict()
     for name in _PER_RUN_FIELDS:
         settings.pop(name, None)
+    settings["rules"] = {
+        "target_steps": train.TARGET_STEPS, "batch_seqs": [train.MIN_BATCH_SEQS, train.MAX_BATCH_SEQS],
+        "small_batch_tokens": train.SMALL_BATCH_TOKENS, "lr": [train.LR_COEF, train.LR_EXPONENT, train.MAX_LR],
+        "lr_ref_batch_seqs": train.LR_REF_BATCH_SEQS,
+    }  # fmt: skip
     return settings
 
 

@@ -42,3 +42,18 @@ def test_a_factory_that_builds_no_model_is_one_line(tmp_path):
 def test_max_params_below_every_size_is_nothing_to_train(tmp_path):
     with pytest.raises(NothingToTrain, match=r"every size has more than max_params=100 .*smallest has 3,"):
         run_sweep("gpt", SIZES, data=SRC, cache=RunCache(tmp_path), max_params=100)
+
+
+def test_a_baseline_trained_under_other_default_rules_is_a_mismatch(tmp_path, monkeypatch):
+    """Losses trained with another batch or learning-rate rule are not comparable, even with the same config."""
+    from pytest_scaling import train
+    from pytest_scaling.baseline import Baseline
+
+    sizes = [dict(width=w, depth=1, seq_len=32) for w in (16, 32, 48)]
+    result = run_sweep("gpt", sizes, data=SRC, cache=RunCache(tmp_path), tokens_per_param=2, workers=1)
+    assert result.trainer["rules"]["target_steps"] == train.TARGET_STEPS
+    baseline = Baseline.from_sweep("reference", result)
+    assert baseline.differences(result) == []
+    monkeypatch.setattr(train, "TARGET_STEPS", train.TARGET_STEPS * 2)
+    again = run_sweep("gpt", sizes, data=SRC, cache=RunCache(tmp_path), tokens_per_param=2, workers=1)
+    assert [d for d in baseline.differences(again) if d.startswith("trainer rules")]
