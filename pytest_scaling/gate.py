@@ -3,11 +3,12 @@
 Statistics (per size i of the candidate, K sizes):
 
 * ``predicted`` p_i: the baseline's anchored curve at the candidate's compute C_i;
-* noise: sigma_i^2 = s(C_i)^2 / n_i + var(log p_i), with s(C) the relative seed standard deviation as a
-  function of compute, fitted to the baseline's and the candidate's seeds together
+* noise: sigma_i^2 = s(C_i)^2 / n_i + max(var(log p_i), s(C_i)^2 / n_b), with s(C) the relative seed
+  standard deviation as a function of compute, fitted to the baseline's and the candidate's seeds together
   (:func:`pytest_scaling.noise.fit_seed_noise`; ``ASSUMED_NOISE`` when neither has two seeds) and
   var(log p_i) from the baseline's bootstrap, scaled by n_b / (n_b - 1) (a bootstrap of n_b seeds
-  underestimates the variance of their mean by that factor: half of it with two seeds);
+  underestimates the variance of their mean by that factor: half of it with two seeds), never below the
+  modelled noise of the baseline's n_b seeds;
 * ``z_i = log(m_i / p_i) / sigma_i`` (m_i the candidate's mean loss): the deviation in noise units.
 
 ``assert_on_curve`` fails when some z_i exceeds the Bonferroni bound ``Q_i(1 - ALPHA / K)`` or the

@@ -2,17 +2,19 @@
 
 Small models differ more between seeds than large ones (on the shipped ladder, relative standard deviation
 over 12 seeds: 1.1% at 3.1k parameters, 0.4% at 7k, 0.2% at 12k-25k; ``docs/workload.md``), so one pooled
-figure understates the noise at the small end, where it raises false alarms, and overstates it at the
-large end, where it costs power. :func:`fit_seed_noise` models the variance ``v`` of a seed's relative
-deviation from its size's mean as ``log v(C) = a + b log C``, fitted by maximum likelihood to every size's
-sample variance (a scaled chi-square with ``n - 1`` degrees of freedom). The slope is kept at 0 (one pooled
-figure) when fewer than :data:`MIN_SIZES_FOR_SLOPE` sizes have two seeds.
+figure understates the noise at the small end, where it raised false alarms. :func:`fit_seed_noise` fits
+the variance ``v`` of a seed's relative deviation from its size's mean as ``log v(C) = a + b log C`` by
+maximum likelihood to every size's sample variance (a scaled chi-square with ``n - 1`` degrees of freedom),
+and reads the noise at a compute as the larger of that line and the pooled figure: the model may raise a
+size's noise above the pooled figure, never lower it (the decline flattens at the large end, where a line
+through the small end's steep fall understated the noise by 5x). The slope is 0 (the pooled figure) when
+fewer than :data:`MIN_SIZES_FOR_SLOPE` sizes have two seeds.
 
-The model is known best at the seeds' mean log compute and less well towards the ends of the ladder:
-:meth:`SeedNoise.dof_at` gives the effective degrees of freedom of the noise at a compute,
-``2 / var(log v)`` (``var(log v) = 2 / D + x^2 * 2 / Sxx`` from the Fisher information, D the seeds' total
-dof, x the distance from their mean log compute and Sxx the dof-weighted sum of squares of x), so a
-size's z is referred to a Student's t with as many dof as its noise estimate is worth.
+Where the line applies, it is known best at the seeds' mean log compute and less well towards the ends:
+:meth:`SeedNoise.dof_at` gives its effective degrees of freedom ``2 / var(log v)`` (``var(log v) = 2 / D +
+x^2 * 2 / Sxx`` from the Fisher information, D the seeds' total dof, x the distance from their mean log
+compute and Sxx the dof-weighted sum of squares of x); where the pooled figure applies, its D. A size's z
+is referred to a Student's t with as many dof as its noise estimate is worth.
 """
 
 from __future__ import annotations
@@ -37,20 +39,29 @@ class SeedNoise:
     log_c0: float
     dof: int
     sxx: float = 0.0
+    pooled: float = math.nan  # log of the pooled variance
+
+    def _line(self, compute) -> tuple[np.ndarray, np.ndarray]:
+        """(x, log variance of the line) at ``compute``."""
+        x = np.log(np.asarray(compute, dtype=float)) - self.log_c0
+        return x, self.a + self.b * x
 
     def at(self, compute) -> np.ndarray:
-        """The relative seed standard deviation at ``compute`` (FLOPs; array-like)."""
-        x = np.log(np.asarray(compute, dtype=float)) - self.log_c0
-        return np.exp((self.a + self.b * x) / 2)
+        """The relative seed standard deviation at ``compute`` (FLOPs; array-like): the line's, never below
+        the pooled figure."""
+        _, line = self._line(compute)
+        return np.exp(np.maximum(line, self.pooled) / 2) if self.by_compute else np.exp(line / 2)
 
     def dof_at(self, compute) -> np.ndarray:
-        """Effective degrees of freedom of the noise at ``compute`` (``dof`` at the seeds' mean log compute,
-        fewer towards and beyond the ends of the sizes; at least 1)."""
-        x = np.log(np.asarray(compute, dtype=float)) - self.log_c0
+        """Effective degrees of freedom of the noise at ``compute``: where the line applies, ``dof`` at the
+        seeds' mean log compute and fewer towards and beyond the ends of the sizes (at least 1); elsewhere
+        the pooled figure's."""
+        x, line = self._line(compute)
         if not self.by_compute:
             return np.full(x.shape, float(self.dof))
         total = self.dof + 1
-        return np.clip(1 / (1 / total + x**2 / self.sxx), 1.0, float(self.dof))
+        along = np.clip(1 / (1 / total + x**2 / self.sxx), 1.0, float(self.dof))
+        return np.where(line > self.pooled, along, float(total))
 
     @property
     def by_compute(self) -> bool:
@@ -79,7 +90,7 @@ def fit_seed_noise(compute, losses: list[list[float]]) -> SeedNoise:
     x = x - log_c0
     pooled = max(float(ss.sum() / dof), 1e-300)
     if len(np.unique(x)) < MIN_SIZES_FOR_SLOPE or np.any(ss <= 0):
-        return SeedNoise(math.log(pooled), 0.0, log_c0, int(dof))
+        return SeedNoise(math.log(pooled), 0.0, log_c0, int(dof), pooled=math.log(pooled))
 
     def nll(theta: np.ndarray) -> tuple[float, np.ndarray]:
         """Negative log-likelihood of the sample variances (up to a constant) and its gradient."""
@@ -89,4 +100,4 @@ def fit_seed_noise(compute, losses: list[list[float]]) -> SeedNoise:
 
     fitted = minimize(nll, np.array([math.log(pooled), 0.0]), jac=True, method="BFGS")
     a, b = (float(v) for v in fitted.x)
-    return SeedNoise(a, b, log_c0, max(1, int(dof) - 1), float(np.sum(d * x**2)))
+    return SeedNoise(a, b, log_c0, max(1, int(dof) - 1), float(np.sum(d * x**2)), math.log(pooled))
