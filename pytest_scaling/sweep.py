@@ -168,6 +168,7 @@ def run_sweep(
     workers: int | str = "auto",
     progress: Callable[[RunProgress], None] | None = None,
     lr_grid: list[float] | None = None,
+    lr_search_sizes: int | None = None,
     **trainer_options,
 ) -> SweepResult:
     """Train ``factory`` at every size for every seed (through ``cache``) and summarise per size.
@@ -184,7 +185,8 @@ def run_sweep(
     peak learning rate (the rule's, or ``lr``). A size's multiplier is the one with the lowest mean loss over
     its seeds on one half of the validation windows (the even ones); its losses are those of that
     multiplier's runs on the other half, so the minimum over noisy losses does not bias them. A warning
-    names the sizes whose best multiplier is at an edge of the grid.
+    names the sizes whose best multiplier is at an edge of the grid. ``lr_search_sizes=K`` searches only
+    the K smallest sizes (by compute) and trains the others at the multiplier chosen at the largest of them.
     """
     if tokens_per_param is not None and flops is not None:
         raise ScalingDataError("give tokens_per_param or flops, not both")
@@ -198,6 +200,9 @@ def run_sweep(
     grid = _lr_grid(lr_grid)
     if grid is not None and "lr_multiplier" in trainer_options:
         raise ScalingDataError("give lr_grid or lr_multiplier, not both")
+    if lr_search_sizes is not None and (grid is None or isinstance(lr_search_sizes, bool)
+                                        or not isinstance(lr_search_sizes, int) or lr_search_sizes < 1):  # fmt: skip
+        raise ScalingDataError(f"lr_search_sizes must be an int >= 1 with an lr_grid, got {lr_search_sizes!r}")
     source = get_source(data)
     build = resolve_factory(factory)
     specs = _specs(sizes, {"vocab_size": source.vocab_size})
@@ -221,25 +226,40 @@ def run_sweep(
         else:
             tokens = round((20.0 if tokens_per_param is None else tokens_per_param) * counted.non_embedding)
         tokens = max(1, tokens)
-        scaled = [{"lr_multiplier": m} for m in grid] if grid else [{}]
-        plan.append([Run(factory, spec, TrainConfig(tokens=tokens, seed=seed, **trainer_options, **m),
-                         per_token * tokens, probe.fingerprint) for m in scaled for seed in seed_list])  # fmt: skip
+        plan.append((spec, tokens, per_token * tokens, probe.fingerprint))
     if not plan:
         smallest = min(s["params"] for s in skipped)
         raise NothingToTrain(f"every size has more than max_params={max_params:g} non-embedding parameters "
                              f"(the smallest has {smallest:,}); nothing to train")  # fmt: skip
-    runs = train_runs([run for size in plan for run in size], source, cache, workers, progress)
-    _warn_diverged(runs)
-    per_size = len(seed_list) * len(grid or [None])
-    points = [_size_point(runs[at : at + per_size], grid, len(seed_list)) for at in range(0, len(runs), per_size)]
+
+    def train_sizes(sizes: list[int], multipliers: list[float] | None) -> dict[int, SizePoint]:
+        scaled = [{"lr_multiplier": m} for m in multipliers] if multipliers else [{}]
+        runs = [Run(factory, spec, TrainConfig(tokens=tokens, seed=seed, **trainer_options, **m), compute, fingerprint)
+                for spec, tokens, compute, fingerprint in (plan[i] for i in sizes)
+                for m in scaled for seed in seed_list]  # fmt: skip
+        records = train_runs(runs, source, cache, workers, progress)
+        all_runs.extend(records)
+        per_size = len(seed_list) * len(scaled)
+        return {i: _size_point(records[k * per_size : (k + 1) * per_size], multipliers, len(seed_list))
+                for k, i in enumerate(sizes)}  # fmt: skip
+
+    all_runs: list[RunRecord] = []
+    by_compute = sorted(range(len(plan)), key=lambda i: plan[i][2])
+    searched = by_compute[: lr_search_sizes or len(plan)]
+    points = train_sizes(searched, grid)
+    if len(searched) < len(plan):
+        carried = points[searched[-1]].lr_multiplier
+        points.update(train_sizes([i for i in by_compute if i not in points], [carried]))
+    points = [points[i] for i in range(len(plan))]
+    _warn_diverged(all_runs)
     if grid:
-        _warn_grid_edges(points, grid)
+        _warn_grid_edges([points[i] for i in searched], grid)
     config = TrainConfig(tokens=1, **trainer_options)
-    settings = {**trainer_settings(config), "lr_grid": grid}
+    settings = {**trainer_settings(config), "lr_grid": grid, "lr_search_sizes": lr_search_sizes}
     data = dict(source.identity)
     if source.entropy_nats_per_token is not None:  # the floor a fitted E is checked against
         data["entropy_nats_per_token"] = round(source.entropy_nats_per_token, 4)
-    return SweepResult(code_identity(factory), data, settings, points, skipped, runs)
+    return SweepResult(code_identity(factory), data, settings, points, skipped, all_runs)
 
 
 def _lr_grid(grid) -> list[float] | None:

@@ -87,3 +87,14 @@ def test_a_4x_difference_in_chosen_learning_rate_is_a_tuning_warning(tmp_path):
     report = result.context.reports[-1]
     assert [r.baseline_lr_multiplier for r in report.sizes] == [1.0, 1.0, 1.0]
     assert len(report.warnings) == 1 and "w48-d1" not in report.warnings[0]  # 2x apart (w48-d1) is no warning
+
+
+def test_searching_the_smallest_sizes_carries_the_choice_up(searched, tmp_path):
+    cache = RunCache(tmp_path)
+    cheap = run_sweep("gpt", SIZES, data=SRC, cache=cache, lr_grid=GRID, lr_search_sizes=2, **FAST)
+    assert len(cheap.runs) == 2 * len(GRID) + 1
+    assert [p.lr_multiplier for p in cheap.points[:2]] == [p.lr_multiplier for p in searched.points[:2]]
+    assert cheap.points[2].lr_multiplier == cheap.points[1].lr_multiplier
+    assert cheap.trainer["lr_search_sizes"] == 2
+    with pytest.raises(ScalingDataError, match="lr_search_sizes must be an int >= 1 with an lr_grid"):
+        run_sweep("gpt", SIZES, data=SRC, cache=cache, lr_search_sizes=2, **FAST)
