@@ -1,7 +1,7 @@
 """Seed noise: how much a size's loss varies between seeds, as a function of training compute.
 
 Small models differ more between seeds than large ones (on the shipped ladder, relative standard deviation
-over 12 seeds: 1.1% at 3.1k parameters, 0.4% at 7k, 0.2% at 12k-25k; ``docs/workload.md``), so one pooled
+over 40 seeds: 0.75% at 3.1k parameters, 0.1-0.2% from 12k to 99k; ``docs/workload.md``), so one pooled
 figure understates the noise at the small end, where it raised false alarms. :func:`fit_seed_noise` fits
 the variance ``v`` of a seed's relative deviation from its size's mean as ``log v(C) = a + b log C`` by
 maximum likelihood to every size's sample variance (a scaled chi-square with ``n - 1`` degrees of freedom),
