@@ -31,6 +31,7 @@ from .errors import ScalingDataError, ScalingError
 from .files import atomic_write
 from .fit import fit
 from .laws import PowerLaw
+from .noise import pooled_noise
 from .solver import solve
 
 FORMAT = 1
@@ -40,17 +41,6 @@ CURVE_LAW = PowerLaw(offset=True, x="C")
 
 class BaselineError(ScalingError):
     """A baseline file that is corrupt, or incompatible with the current run."""
-
-
-def pooled_noise(losses: list[list[float]]) -> tuple[float, int]:
-    """Pooled relative seed standard deviation over sizes, and its degrees of freedom (nan, 0 with one seed)."""
-    ss, dof = 0.0, 0
-    for runs in losses:
-        runs = np.asarray([x for x in runs if math.isfinite(x)], float)
-        if len(runs) > 1:
-            ss += float(np.sum((runs / runs.mean() - 1.0) ** 2))
-            dof += len(runs) - 1
-    return (math.sqrt(ss / dof), dof) if dof else (math.nan, 0)
 
 
 @dataclass

@@ -77,6 +77,12 @@ def _size_variance(losses: list[float]) -> tuple[float, int]:
     return float(np.sum((runs / runs.mean() - 1.0) ** 2)), len(runs) - 1
 
 
+def pooled_noise(losses: list[list[float]]) -> tuple[float, int]:
+    """Pooled relative seed standard deviation over sizes, and its degrees of freedom (nan, 0 with one seed)."""
+    ss, dof = (sum(v) for v in zip(*map(_size_variance, losses), strict=True)) if losses else (0.0, 0)
+    return (math.sqrt(ss / dof), int(dof)) if dof else (math.nan, 0)
+
+
 def fit_seed_noise(compute, losses: list[list[float]]) -> SeedNoise:
     """The seed-noise model of sizes at ``compute`` with per-seed ``losses`` (baseline and candidate sizes
     may be passed together); :meth:`SeedNoise.at` reads it at any compute."""
