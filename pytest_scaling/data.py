@@ -158,7 +158,51 @@ class DataSource(ABC):
         return list(windows.split(batch_size))
 
 
-class SyntheticSource(DataSource):
+def _ranked_rows(key: int, n_rows: int, n_cols: int) -> np.ndarray:
+    """[n_rows, n_cols] int64: each row a seeded permutation of ``0..n_cols-1`` (rank -> token)."""
+    keys = _hash(key, np.arange(n_rows * n_cols)).reshape(n_rows, n_cols)
+    return np.argsort(keys, axis=1, kind="stable").astype(np.int64)
+
+
+class _DocumentLanguage(DataSource):
+    """A built-in language of ``docs + val_docs`` generated documents of ``doc_len`` tokens (the last
+    ``val_docs`` are the validation split), with its expected optimal loss by document position
+    (``position_entropy``, 0 at BOS). Subclasses set ``params`` and ``generate``."""
+
+    doc_len: int
+    docs: int
+    val_docs: int
+    position_entropy: np.ndarray
+
+    @property
+    @abstractmethod
+    def params(self) -> dict:
+        """The options that define the language (its identity besides the content hash)."""
+
+    @abstractmethod
+    def generate(self, first_doc: int, n_docs: int) -> np.ndarray:
+        """Documents ``first_doc .. first_doc + n_docs - 1`` as an [n_docs, doc_len] array."""
+
+    @cached_property
+    def identity(self) -> dict:
+        return {"name": self.name, "hash": _sha256(self._tokens())[:16], **self.params}
+
+    def _tokens(self) -> np.ndarray:
+        key = self.name + repr(sorted(self.params.items()))
+        if key not in _SYNTHETIC_CACHE:
+            _SYNTHETIC_CACHE[key] = self.generate(0, self.docs + self.val_docs).reshape(-1)
+        return _SYNTHETIC_CACHE[key]
+
+    def _split_point(self, n: int) -> int:
+        return self.docs * self.doc_len
+
+    def floor_nats_per_token(self, seq_len: int) -> float:
+        """Optimal loss of windows of ``seq_len`` targets starting at a document start."""
+        positions = np.arange(1, seq_len + 1) % self.doc_len
+        return float(self.position_entropy[positions].mean())
+
+
+class SyntheticSource(_DocumentLanguage):
     """A synthetic language with an exactly known entropy in which attention matters.
 
     The corpus is ``docs + val_docs`` independent documents of ``doc_len`` tokens (the last ``val_docs``
@@ -284,11 +328,6 @@ class SyntheticSource(DataSource):
         h[0] = 0.0
         return h
 
-    def floor_nats_per_token(self, seq_len: int) -> float:
-        """Exact optimal loss of windows of ``seq_len`` targets starting at a document start."""
-        positions = np.arange(1, seq_len + 1) % self.doc_len
-        return float(self.position_entropy[positions].mean())
-
     @property
     def entropy_bits_per_token(self) -> float:
         return self.entropy_nats_per_token / math.log(2)
@@ -303,15 +342,9 @@ class SyntheticSource(DataSource):
         }  # fmt: skip
 
     @cached_property
-    def identity(self) -> dict:
-        return {"name": self.name, "hash": _sha256(self._tokens())[:16], **self.params}
-
-    @cached_property
     def table(self) -> np.ndarray:
         """[V**order, K]: row = context, column = rank, value = content token."""
-        n_rows = self.vocab_size**self.order
-        keys = _hash(self.seed * 2 + 1, np.arange(n_rows * self.n_content)).reshape(n_rows, self.n_content)
-        return np.argsort(keys, axis=1, kind="stable").astype(np.int64)
+        return _ranked_rows(self.seed * 2 + 1, self.vocab_size**self.order, self.n_content)
 
     @cached_property
     def fact_keys(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -351,15 +384,6 @@ class SyntheticSource(DataSource):
 
     def _context(self, prev2: np.ndarray, prev1: np.ndarray) -> np.ndarray:
         return prev1 if self.order == 1 else prev2 * self.vocab_size + prev1
-
-    def _tokens(self) -> np.ndarray:
-        key = repr(sorted(self.params.items()))
-        if key not in _SYNTHETIC_CACHE:
-            _SYNTHETIC_CACHE[key] = self.generate(0, self.docs + self.val_docs).reshape(-1)
-        return _SYNTHETIC_CACHE[key]
-
-    def _split_point(self, n: int) -> int:
-        return self.docs * self.doc_len
 
     def generate(self, first_doc: int, n_docs: int) -> np.ndarray:
         """Documents ``first_doc .. first_doc + n_docs - 1`` as an [n_docs, doc_len] array."""
@@ -446,7 +470,7 @@ class SyntheticSource(DataSource):
 _SYNTHETIC_CACHE: dict[str, np.ndarray] = {}
 
 
-class TopicSource(DataSource):
+class TopicSource(_DocumentLanguage):
     """A mixture of topic-biased Markov chains: context (the document's topic) matters at every size, and
     there are many topics of Zipfian frequency, each a small table to memorise.
 
@@ -505,20 +529,14 @@ class TopicSource(DataSource):
                 "val_docs": self.val_docs, "seed": self.seed}  # fmt: skip
 
     @cached_property
-    def identity(self) -> dict:
-        return {"name": self.name, "hash": _sha256(self._tokens())[:16], **self.params}
-
-    @cached_property
     def table(self) -> np.ndarray:
-        """[V, K]: the Markov row of each previous token: rank -> content token."""
-        keys = _hash(self.seed * 2 + 1, np.arange(self.vocab_size * self.n_content))
-        return np.argsort(keys.reshape(self.vocab_size, self.n_content), axis=1, kind="stable").astype(np.int64)
+        """[V, K]: the Markov row of each previous token: rank -> content token (the synthetic language's)."""
+        return _ranked_rows(self.seed * 2 + 1, self.vocab_size, self.n_content)
 
     @cached_property
     def topic_words(self) -> np.ndarray:
         """[Z, K]: each topic's rank -> content token."""
-        keys = _hash(self.seed * 2 + _TOPIC_KEY, np.arange(self.topics * self.n_content))
-        return np.argsort(keys.reshape(self.topics, self.n_content), axis=1, kind="stable").astype(np.int64)
+        return _ranked_rows(self.seed * 2 + _TOPIC_KEY, self.topics, self.n_content)
 
     @cached_property
     def probs(self) -> tuple[np.ndarray, np.ndarray]:
@@ -528,15 +546,6 @@ class TopicSource(DataSource):
         U = np.zeros((self.topics, self.n_content))
         np.put_along_axis(U, self.topic_words, np.broadcast_to(self.u, U.shape), axis=1)
         return B, U
-
-    def _tokens(self) -> np.ndarray:
-        key = "topics" + repr(sorted(self.params.items()))
-        if key not in _SYNTHETIC_CACHE:
-            _SYNTHETIC_CACHE[key] = self.generate(0, self.docs + self.val_docs).reshape(-1)
-        return _SYNTHETIC_CACHE[key]
-
-    def _split_point(self, n: int) -> int:
-        return self.docs * self.doc_len
 
     def doc_topics(self, first_doc: int, n_docs: int) -> np.ndarray:
         ids = np.arange(first_doc, first_doc + n_docs, dtype=np.uint64)
@@ -598,10 +607,6 @@ class TopicSource(DataSource):
     @property
     def entropy_nats_per_token(self) -> float:
         return float(self.position_entropy[1:].mean())
-
-    def floor_nats_per_token(self, seq_len: int) -> float:
-        positions = np.arange(1, seq_len + 1) % self.doc_len
-        return float(self.position_entropy[positions].mean())
 
 
 _TOPIC_KEY = 0x70B1C << 32
