@@ -11,6 +11,7 @@ import dataclasses
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import parametrize
 
 from pytest_scaling.model import GPT, INIT_STD, Attention, ModelSpec
 
@@ -76,4 +77,28 @@ def short_context(spec: ModelSpec, window: int = 8) -> nn.Module:
     model = GPT(spec)
     for block in model.blocks:
         block.attn = LocalAttention(spec, window)
+    return model
+
+
+class _Scaled(nn.Module):
+    """A parametrization: the stored tensor times ``scale``."""
+
+    def __init__(self, scale: float) -> None:
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, stored: torch.Tensor) -> torch.Tensor:
+        return stored * self.scale
+
+
+def reparametrised(spec: ModelSpec, scale: float = 4.0) -> nn.Module:
+    """The reference with every parameter stored as W / scale and used as scale * W: the same function and
+    initial distribution, but Adam's steps move W ``scale`` times further, so its best learning rate is
+    ``scale`` times smaller. Nothing about the architecture is worse."""
+    model = GPT(spec)
+    for module in list(model.modules()):
+        for name, param in list(module.named_parameters(recurse=False)):
+            with torch.no_grad():
+                param.div_(scale)
+            parametrize.register_parametrization(module, name, _Scaled(scale))
     return model

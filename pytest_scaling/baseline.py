@@ -221,5 +221,10 @@ class Baseline:
         if vocab[0] != vocab[1]:
             out.append(f"tokenizer vocab_size: baseline {sorted(vocab[0])}, run {sorted(vocab[1])}")
         keys = sorted(k for k in set(self.trainer) | set(sweep.trainer) if self.trainer.get(k) != sweep.trainer.get(k))
-        out += [f"trainer {k}: baseline {self.trainer.get(k)!r}, run {sweep.trainer.get(k)!r}" for k in keys]
+        out += [f"trainer {k}: baseline {self.trainer.get(k)!r}, run {sweep.trainer.get(k)!r}"
+                + (_LR_GRID_HINT if k == "lr_grid" else "") for k in keys]  # fmt: skip
         return out
+
+
+_LR_GRID_HINT = (" (a learning-rate search against a baseline trained at one rate, or the reverse, compares "
+                 "tuned with untuned: give both the same lr_grid, e.g. --scaling-lr-grid, and re-record)")  # fmt: skip

@@ -32,6 +32,7 @@ from __future__ import annotations
 import difflib
 import math
 import shlex
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +46,7 @@ from .noise import SeedNoise, fit_seed_noise
 from .sweep import SweepResult
 
 ALPHA = 0.01  # one-sided false-alarm level of each gate decision
+LR_DISAGREEMENT = 4.0  # best learning-rate multipliers this far apart make a verdict depend on tuning
 ASSUMED_NOISE = 0.01  # relative seed noise assumed when no size has two seeds
 DEFAULT_BASELINES = "scaling_baselines"
 CROSSOVER_REACH = 1000.0  # how far past the largest size the crossover of two laws is searched
@@ -195,7 +197,8 @@ def compare(result: SweepResult, curve: Curve) -> Comparison:
             label=point.label, spec=point.spec, params=point.params, tokens=point.tokens, flops=C, loss=loss,
             loss_std=point.loss_std, n_seeds=len(finite), diverged=point.diverged, predicted=predicted,
             predicted_lo=float(lo), predicted_hi=float(hi), deviation=loss / predicted - 1.0, z=z, sigma=sigma,
-            seed_noise=seed_noise, noise_dof=noise_dof, multiplier=needed / C,
+            seed_noise=seed_noise, noise_dof=noise_dof, multiplier=needed / C, lr=point.lr,
+            lr_multiplier=point.lr_multiplier,
             extrapolated=not _inside(curve, C) or (math.isfinite(loss) and not _inside(curve, needed)),
         ))  # fmt: skip
     return Comparison(rows, noise)
@@ -272,19 +275,43 @@ def _noise(comparison: Comparison) -> Noise:
     return Noise(float(model.at(math.exp(model.log_c0))), model.dof, False, model.by_compute)
 
 
+def _tuning_warnings(rows: list[SizeRow], base: Baseline) -> list[str]:
+    """Set each row's ``baseline_lr_multiplier`` (the baseline's choice at the same shape, both searched with
+    lr_grid); one warning when they differ by ``LR_DISAGREEMENT`` or more at some size."""
+    chosen = {_shape_key(p["spec"]): p.get("lr_multiplier") for p in base.points}
+    apart = []
+    for row in rows:
+        row.baseline_lr_multiplier = chosen.get(_shape_key(row.spec))
+        if row.lr_multiplier and row.baseline_lr_multiplier:
+            ratio = row.lr_multiplier / row.baseline_lr_multiplier
+            if max(ratio, 1 / ratio) >= LR_DISAGREEMENT * (1 - 1e-9):
+                apart.append(f"{row.label} x{row.lr_multiplier:g} vs x{row.baseline_lr_multiplier:g}")
+    if not apart:
+        return []
+    return [f"best learning rates differ from baseline {base.name!r} by {LR_DISAGREEMENT:g}x or more at "
+            f"{', '.join(apart)}: the verdict depends on tuning"]  # fmt: skip
+
+
+def _shape_key(spec: dict) -> tuple:
+    return tuple(sorted((k, v) for k, v in spec.items() if k != "vocab_size"))
+
+
 def _report(result: SweepResult, base: Baseline, check: str, verdict: str, message: str,
             comparison: Comparison | None = None, candidate: Curve | None = None, **extra) -> GateReport:  # fmt: skip
     """The typed report of one check; ``candidate`` is the sweep's own fitted curve when already fitted."""
     comparison = comparison or compare(result, base.curve)
     compared = verdict not in ("recorded", "updated")
     candidate = candidate if candidate is not None else _candidate_curve(result) if compared else None
+    tuning = _tuning_warnings(comparison.rows, base) if compared else []
+    for line in tuning:
+        warnings.warn(line, stacklevel=3)
     return GateReport(
         nodeid=_context(result).nodeid, baseline=base.name, check=check, verdict=verdict, message=message,
         sizes=comparison.rows, combined_z=comparison.stouffer,
         noise=_noise(comparison),
         baseline_law=base.curve.params, candidate_law=candidate.params if candidate is not None else None,
         trained=result.trained, runs=len(result.runs), skipped=result.skipped, plot=_plot_data(result, base.curve),
-        crossover=crossover(candidate, base.curve) if candidate is not None else None, **extra,
+        crossover=crossover(candidate, base.curve) if candidate is not None else None, warnings=tuning, **extra,
     )  # fmt: skip
 
 

@@ -36,6 +36,9 @@ class SizeRow:
     extrapolated: bool = False  # C, or the compute the baseline needs for this loss, lies outside its sizes
     verdict: str | None = None  # the check's call for this size (None: the check makes no per-size call)
     z_better: float | None = None  # assert_beats_curve: evidence of being better by the margin
+    lr: float | None = None  # the peak learning rate of the size's runs
+    lr_multiplier: float | None = None  # with lr_grid: the multiplier chosen for this size
+    baseline_lr_multiplier: float | None = None  # the baseline's choice at the same shape (both searched)
 
 
 @dataclass
@@ -105,6 +108,7 @@ class GateReport:
     multiplier: list[float] | None = None  # compute_multiplier: [value, 95% low, 95% high]
     multiplier_extrapolated: bool = False  # some size's multiplier is read off outside the baseline's sizes
     crossover: Crossover | None = None
+    warnings: list[str] = field(default_factory=list)  # one line each: what may make the verdict misleading
 
     @property
     def compared(self) -> bool:

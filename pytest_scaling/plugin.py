@@ -35,6 +35,17 @@ def _int_at_least(minimum: int):
     return parse
 
 
+def _lr_grid(text: str) -> list[float]:
+    """``0.25,0.5,1,2``: distinct finite multipliers > 0."""
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or len(set(values)) != len(values) or not all(math.isfinite(v) and v > 0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected distinct numbers > 0 separated by commas, got {text!r}")
+    return values
+
+
 def _workers(text: str) -> int | str:
     """``auto`` or an integer >= 1."""
     return "auto" if text.strip() == "auto" else _int_at_least(1)(text)
@@ -61,6 +72,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--scaling-device", choices=("auto", "cpu", "cuda"), help="training device (default: auto)")
     group.addoption("--scaling-workers", metavar="N", type=_workers,
                     help="processes that train a sweep's runs side by side on a CPU (default: auto)")  # fmt: skip
+    group.addoption("--scaling-lr-grid", metavar="M,M,...", type=_lr_grid,
+                    help="search each size's learning rate over these multipliers of the rule, e.g. 0.25,0.5,1,2 "
+                         "(for sweeps that do not give lr_grid)")  # fmt: skip
     group.addoption("--scaling-markdown", metavar="PATH",
                     help="write the report as Markdown ('github': append to $GITHUB_STEP_SUMMARY)")  # fmt: skip
     group.addoption("--scaling-json", metavar="PATH", help="write the report as JSON")
@@ -70,6 +84,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("scaling_device", "training device: auto, cpu or cuda", default="auto")
     parser.addini("scaling_max_params", "skip sizes with more non-embedding parameters", default="")
     parser.addini("scaling_workers", "processes that train a sweep's runs side by side: auto or N", default="auto")
+    parser.addini("scaling_lr_grid", "learning-rate multipliers each size searches, e.g. 0.25,0.5,1,2", default="")
 
 
 @dataclass
@@ -86,6 +101,7 @@ class ScalingSession:
     seeds: int | None
     max_params: int | None
     workers: int | str
+    lr_grid: list[float] | None
     writer: bool
     started: float = field(default_factory=time.perf_counter)
     started_at: float = field(default_factory=time.time)
@@ -120,6 +136,12 @@ def pytest_configure(config: pytest.Config) -> None:
             workers = _workers(config.getini("scaling_workers"))
         except argparse.ArgumentTypeError as exc:
             raise pytest.UsageError(f"scaling_workers: {exc}") from None
+    lr_grid = config.getoption("scaling_lr_grid")
+    if lr_grid is None and config.getini("scaling_lr_grid"):
+        try:
+            lr_grid = _lr_grid(config.getini("scaling_lr_grid"))
+        except argparse.ArgumentTypeError as exc:
+            raise pytest.UsageError(f"scaling_lr_grid: {exc}") from None
     update = config.getoption("scaling_update")
     config.stash[SESSION] = ScalingSession(
         enabled=config.getoption("scaling") or config.getoption("scaling_only") or update,
@@ -132,6 +154,7 @@ def pytest_configure(config: pytest.Config) -> None:
         seeds=config.getoption("scaling_seeds"),
         max_params=max_params,
         workers=workers,
+        lr_grid=lr_grid,
         writer=launch_rank() == 0,  # torchrun: only rank 0 writes and reports
     )
     workerinput = getattr(config, "workerinput", None)
@@ -181,8 +204,9 @@ def _check_rootdir(config: pytest.Config, items: list[pytest.Item]) -> None:
 def scaling_sweep(request: pytest.FixtureRequest):
     """``scaling_sweep(factory, sizes=..., tokens_per_param=... | flops=..., seeds=1, data=None, **options)``
     trains (through the run cache) and returns a :class:`~pytest_scaling.sweep.SweepResult` that the
-    ``assert_*`` helpers compare with a named baseline. ``options``: ``workers`` and trainer options; a
-    test's ``device`` or ``workers`` wins over ``--scaling-device`` / ``--scaling-workers``."""
+    ``assert_*`` helpers compare with a named baseline. ``options``: ``workers``, ``lr_grid`` and trainer
+    options; a test's ``device``, ``workers`` or ``lr_grid`` wins over ``--scaling-device`` /
+    ``--scaling-workers`` / ``--scaling-lr-grid``."""
     state = request.config.stash[SESSION]
     if not state.enabled:
         pytest.skip("needs --scaling")
@@ -199,6 +223,8 @@ def scaling_sweep(request: pytest.FixtureRequest):
         __tracebackhide__ = True
         trainer_options.setdefault("device", state.device)
         trainer_options.setdefault("workers", state.workers)
+        if state.lr_grid is not None and "lr_multiplier" not in trainer_options:
+            trainer_options.setdefault("lr_grid", state.lr_grid)
         count = isinstance(seeds, int) and not isinstance(seeds, bool)
         try:
             result = run_sweep(

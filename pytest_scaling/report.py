@@ -104,7 +104,8 @@ def _multiplier(row: SizeRow) -> str:
 def _table(report: GateReport, tablefmt: str, mark: bool = False) -> str:
     """The per-size table; a recorded baseline shows its measurements only (nothing to compare with)."""
     compared = report.compared
-    headers = ["size", "params", "tokens", "FLOPs", "loss"]
+    searched = any(row.lr_multiplier is not None for row in report.sizes)
+    headers = ["size", "params", "tokens", "FLOPs", "loss", *(["LR"] if searched else [])]
     headers += ["curve", "dev", "z", "mult", "verdict"] if compared else ["verdict"]
     body = []
     for row in report.sizes:
@@ -112,11 +113,22 @@ def _table(report: GateReport, tablefmt: str, mark: bool = False) -> str:
         if mark and verdict:
             verdict = f"{'❌' if verdict in FAILING_ROWS else MARKERS.get(verdict, '✅')} {verdict}"
         cells = [row.label, _si(row.params), _si(row.tokens), f"{row.flops:.3g}", _loss(row)]
+        if searched:
+            cells.append(_lr(row))
         if compared:
             cells += [f"{row.predicted:.4f}", _pct(row.deviation), _signed(row.z), _multiplier(row)]
         body.append([*cells, verdict])
     align = ["left"] + ["right"] * (len(headers) - 2) + ["left"]
     return tabulate(body, headers=headers, tablefmt=tablefmt, disable_numparse=True, colalign=align)
+
+
+def _lr(row: SizeRow) -> str:
+    """'0.0051 x0.5 (base x1)': the chosen peak learning rate and multiplier, and the baseline's choice."""
+    if row.lr_multiplier is None:
+        return ""
+    lr = f"{row.lr:.3g} " if row.lr is not None else ""
+    base = f" (base x{row.baseline_lr_multiplier:g})" if row.baseline_lr_multiplier is not None else ""
+    return f"{lr}x{row.lr_multiplier:g}{base}"
 
 
 def _law(law: dict | None) -> str:
@@ -182,6 +194,7 @@ def terminal_lines(reports: list[GateReport]) -> list[str]:
             lines += ["  " + line for line in _table(report, "simple").splitlines()]
             notes = [_extrapolation_note(report), f"law: {_laws(report)}"]
             notes.append(f"crossover: {crossover_text(report.crossover)}" if report.compared else None)
+            notes += [f"warning: {warning}" for warning in report.warnings]
             for note in filter(None, notes):
                 lines += textwrap.wrap(note, width=TERMINAL_WIDTH, initial_indent="  ", subsequent_indent="    ")
         lines += [f"  {r.verdict:<8} {r.check}: {r.message}" for r in group]
@@ -284,6 +297,7 @@ def _md_section(nodeid: str, reports: list[GateReport]) -> str:
         lines.append(f"Fitted law: {_md_escape(_laws(report))}")
         if report.compared:
             lines += ["", f"Crossover: {_md_escape(crossover_text(report.crossover))}"]
+        lines += ["", *(f"⚠️ {_md_escape(warning)}" for warning in report.warnings)] if report.warnings else []
         chart = mermaid_chart(report)
         if chart:
             lines += ["", chart, "", CHART_LEGEND]

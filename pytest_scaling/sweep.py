@@ -19,7 +19,7 @@ from .parallel import Run, RunProgress, train_runs
 from .train import COMPUTE_METHOD, RunRecord, TrainConfig
 
 #: Config fields that do not make two runs' curves incomparable (budget, seed, where and how fast).
-_PER_RUN_FIELDS = ("tokens", "seed", "device", "threads")
+_PER_RUN_FIELDS = ("tokens", "seed", "device", "threads", "lr_multiplier")
 
 
 class NothingToTrain(ScalingDataError):
@@ -37,6 +37,9 @@ class SizePoint:
     compute: float  # training FLOPs C ("6N+attn" per token x tokens)
     losses: list[float]
     diverged: int = 0
+    lr: float | None = None  # the peak learning rate of the size's runs (None: it differs between seeds)
+    lr_multiplier: float | None = None  # with lr_grid: the multiplier of the rule chosen for this size
+    lr_scores: list[list[float]] | None = None  # with lr_grid: [multiplier, mean selection-half loss] per value
 
     @property
     def loss(self) -> float:
@@ -164,6 +167,8 @@ def run_sweep(
     max_params: int | None = None,
     workers: int | str = "auto",
     progress: Callable[[RunProgress], None] | None = None,
+    lr_grid: list[float] | None = None,
+    lr_search_sizes: int | None = None,
     **trainer_options,
 ) -> SweepResult:
     """Train ``factory`` at every size for every seed (through ``cache``) and summarise per size.
@@ -175,6 +180,13 @@ def run_sweep(
     worth it, see :mod:`pytest_scaling.parallel`; 1: all in this process). ``progress`` is called with a
     :class:`~pytest_scaling.parallel.RunProgress` as each run that was not in the cache finishes.
     ``trainer_options`` are :class:`~pytest_scaling.train.TrainConfig` fields (``lr``, ``schedule``...).
+
+    ``lr_grid`` (e.g. ``[0.25, 0.5, 1, 2]``): every seed of every size also trains at each multiplier of the
+    peak learning rate (the rule's, or ``lr``). A size's multiplier is the one with the lowest mean loss over
+    its seeds on one half of the validation windows (the even ones); its losses are those of that
+    multiplier's runs on the other half, so the minimum over noisy losses does not bias them. A warning
+    names the sizes whose best multiplier is at an edge of the grid. ``lr_search_sizes=K`` searches only
+    the K smallest sizes (by compute) and trains the others at the multiplier chosen at the largest of them.
     """
     if tokens_per_param is not None and flops is not None:
         raise ScalingDataError("give tokens_per_param or flops, not both")
@@ -185,6 +197,12 @@ def run_sweep(
     unknown = sorted(set(trainer_options) - {f.name for f in fields(TrainConfig)} - {"tokens", "seed"})
     if unknown or {"tokens", "seed"} & set(trainer_options):
         raise ScalingDataError(f"unknown or reserved trainer options {unknown or ['tokens', 'seed']}")
+    grid = _lr_grid(lr_grid)
+    if grid is not None and "lr_multiplier" in trainer_options:
+        raise ScalingDataError("give lr_grid or lr_multiplier, not both")
+    if lr_search_sizes is not None and (grid is None or isinstance(lr_search_sizes, bool)
+                                        or not isinstance(lr_search_sizes, int) or lr_search_sizes < 1):  # fmt: skip
+        raise ScalingDataError(f"lr_search_sizes must be an int >= 1 with an lr_grid, got {lr_search_sizes!r}")
     source = get_source(data)
     build = resolve_factory(factory)
     specs = _specs(sizes, {"vocab_size": source.vocab_size})
@@ -208,28 +226,84 @@ def run_sweep(
         else:
             tokens = round((20.0 if tokens_per_param is None else tokens_per_param) * counted.non_embedding)
         tokens = max(1, tokens)
-        plan.append([Run(factory, spec, TrainConfig(tokens=tokens, seed=seed, **trainer_options), per_token * tokens,
-                         probe.fingerprint) for seed in seed_list])  # fmt: skip
+        plan.append((spec, tokens, per_token * tokens, probe.fingerprint))
     if not plan:
         smallest = min(s["params"] for s in skipped)
         raise NothingToTrain(f"every size has more than max_params={max_params:g} non-embedding parameters "
                              f"(the smallest has {smallest:,}); nothing to train")  # fmt: skip
-    runs = train_runs([run for size in plan for run in size], source, cache, workers, progress)
-    _warn_diverged(runs)
-    points = []
-    for at in range(0, len(runs), len(seed_list)):
-        records = runs[at : at + len(seed_list)]
-        first = records[0]
-        points.append(SizePoint(
-            spec=first.spec, params=first.non_embedding_params, total_params=first.params, tokens=first.tokens,
-            compute=first.compute, losses=[r.loss for r in records], diverged=sum(r.diverged for r in records),
-        ))  # fmt: skip
+
+    def train_sizes(sizes: list[int], multipliers: list[float] | None) -> dict[int, SizePoint]:
+        scaled = [{"lr_multiplier": m} for m in multipliers] if multipliers else [{}]
+        runs = [Run(factory, spec, TrainConfig(tokens=tokens, seed=seed, **trainer_options, **m), compute, fingerprint)
+                for spec, tokens, compute, fingerprint in (plan[i] for i in sizes)
+                for m in scaled for seed in seed_list]  # fmt: skip
+        records = train_runs(runs, source, cache, workers, progress)
+        all_runs.extend(records)
+        per_size = len(seed_list) * len(scaled)
+        return {i: _size_point(records[k * per_size : (k + 1) * per_size], multipliers, len(seed_list))
+                for k, i in enumerate(sizes)}  # fmt: skip
+
+    all_runs: list[RunRecord] = []
+    by_compute = sorted(range(len(plan)), key=lambda i: plan[i][2])
+    searched = by_compute[: lr_search_sizes or len(plan)]
+    points = train_sizes(searched, grid)
+    if len(searched) < len(plan):
+        carried = points[searched[-1]].lr_multiplier
+        points.update(train_sizes([i for i in by_compute if i not in points], [carried]))
+    points = [points[i] for i in range(len(plan))]
+    _warn_diverged(all_runs)
+    if grid:
+        _warn_grid_edges([points[i] for i in searched], grid)
     config = TrainConfig(tokens=1, **trainer_options)
-    settings = trainer_settings(config)
+    settings = {**trainer_settings(config), "lr_grid": grid, "lr_search_sizes": lr_search_sizes}
     data = dict(source.identity)
     if source.entropy_nats_per_token is not None:  # the floor a fitted E is checked against
         data["entropy_nats_per_token"] = round(source.entropy_nats_per_token, 4)
-    return SweepResult(code_identity(factory), data, settings, points, skipped, runs)
+    return SweepResult(code_identity(factory), data, settings, points, skipped, all_runs)
+
+
+def _lr_grid(grid) -> list[float] | None:
+    """The sorted multipliers of ``lr_grid``, or None; a one-line error for anything else."""
+    if grid is None:
+        return None
+    try:
+        values = [float(m) for m in grid]
+    except (TypeError, ValueError):
+        values = []
+    if not values or len(set(values)) != len(values) or not all(math.isfinite(m) and m > 0 for m in values):
+        raise ScalingDataError(f"lr_grid must be distinct finite numbers > 0, e.g. [0.25, 0.5, 1, 2]; got {grid!r}")
+    return sorted(values)
+
+
+def _size_point(records: list[RunRecord], grid: list[float] | None, n_seeds: int) -> SizePoint:
+    """One size's summary; with ``grid``, of the multiplier chosen on the even validation windows, with the
+    losses of its runs on the odd ones."""
+    chosen, scores = records, None
+    if grid:
+        by_multiplier = [records[i : i + n_seeds] for i in range(0, len(records), n_seeds)]
+        if any(r.loss_halves is None for r in records):
+            raise ScalingDataError("a cached run has no validation halves (recorded by an older version); "
+                                   "re-train with --scaling-retrain")  # fmt: skip
+        scores = [[m, float(np.mean([r.loss_halves[0] for r in runs]))]
+                  for m, runs in zip(grid, by_multiplier, strict=True)]  # fmt: skip
+        best = min(range(len(grid)), key=lambda i: (scores[i][1], abs(math.log(grid[i]))))  # ties: nearest to 1
+        chosen = by_multiplier[best]
+    first = chosen[0]
+    lrs = {r.config["lr"] for r in chosen}
+    return SizePoint(
+        spec=first.spec, params=first.non_embedding_params, total_params=first.params, tokens=first.tokens,
+        compute=first.compute, losses=[r.loss_halves[1] if grid else r.loss for r in chosen],
+        diverged=sum(r.diverged for r in chosen), lr=lrs.pop() if len(lrs) == 1 else None,
+        lr_multiplier=first.config["lr_multiplier"] if grid else None, lr_scores=scores,
+    )  # fmt: skip
+
+
+def _warn_grid_edges(points: list[SizePoint], grid: list[float]) -> None:
+    edges = [f"{p.label} (x{p.lr_multiplier:g})" for p in points
+             if len(grid) > 1 and p.lr_multiplier in (grid[0], grid[-1]) and math.isfinite(p.loss)]  # fmt: skip
+    if edges:
+        warnings.warn(f"the best learning-rate multiplier is at an edge of lr_grid {grid} at {', '.join(edges)}: "
+                      "the optimum may lie outside it; extend the grid", stacklevel=3)  # fmt: skip
 
 
 def _warn_diverged(runs: list[RunRecord]) -> None:

@@ -102,6 +102,7 @@ class TrainConfig:
     tokens: int
     batch_tokens: int | None = None
     lr: float | None = None
+    lr_multiplier: float = 1.0  # the peak learning rate is lr (or the rule's) times this (lr_grid searches it)
     warmup: float = 0.05
     schedule: str = "cosine"
     final_lr_ratio: float = 0.1
@@ -122,6 +123,8 @@ class TrainConfig:
             (isinstance(self.tokens, int) and self.tokens > 0, f"tokens must be an int >= 1: {self.tokens}"),
             (self.batch_tokens is None or self.batch_tokens >= 1, f"batch_tokens < 1: {self.batch_tokens}"),
             (self.lr is None or self.lr > 0, f"lr must be > 0, got {self.lr}"),
+            (math.isfinite(self.lr_multiplier) and self.lr_multiplier > 0,
+             f"lr_multiplier must be a finite number > 0, got {self.lr_multiplier}"),
             (0 <= self.warmup < 1, f"warmup must be a fraction in [0, 1), got {self.warmup}"),
             (self.schedule in ("cosine", "linear"), f"schedule must be cosine or linear: {self.schedule!r}"),
             (0 <= self.final_lr_ratio <= 1, f"final_lr_ratio must be in [0, 1], got {self.final_lr_ratio}"),
@@ -221,6 +224,7 @@ class RunRecord:
     config: dict
     world_size: int = 1
     cached: bool = False
+    loss_halves: list[float] | None = None  # mean loss over the even and the odd validation windows
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -328,8 +332,8 @@ def _run(accelerator, build, factory, spec, config, source, start, progress) -> 
     batch_tokens = config.batch_tokens or default_batch_tokens(config.tokens, spec.seq_len)
     batch_seqs, sizes = plan_steps(config.tokens, spec.seq_len, batch_tokens, world)
     tokens = sum(sizes) * spec.seq_len
-    lr = config.lr or default_lr(compute_per_token * tokens, batch_seqs)
-    config = replace(config, batch_tokens=batch_seqs * spec.seq_len, lr=lr,
+    lr = (config.lr or default_lr(compute_per_token * tokens, batch_seqs)) * config.lr_multiplier
+    config = replace(config, batch_tokens=batch_seqs * spec.seq_len, lr=lr,  # the record's lr: multiplier applied
                      betas=config.betas or default_betas(batch_seqs * spec.seq_len))  # fmt: skip
     lrs = lr_schedule(len(sizes), lr, config.warmup, config.schedule, config.final_lr_ratio)
 
@@ -379,11 +383,12 @@ def _run(accelerator, build, factory, spec, config, source, start, progress) -> 
                 diverged = True
                 break
 
-    val_loss = math.inf
+    val_loss, halves = math.inf, [math.inf, math.inf]
     if not diverged:
-        val_loss = _evaluate(accelerator, model, source, spec.seq_len, spec.vocab_size, config.eval_tokens)
+        val_loss, halves = _evaluate(accelerator, model, source, spec.seq_len, spec.vocab_size, config.eval_tokens)
         diverged = not val_loss <= exploded
     loss = math.inf if diverged else val_loss
+    halves = [math.inf, math.inf] if diverged else halves
     seconds = time.perf_counter() - start
 
     fpt = all_flops_per_token(spec, accelerator.unwrap_model(model))  # after the clock: bookkeeping
@@ -398,29 +403,35 @@ def _run(accelerator, build, factory, spec, config, source, start, progress) -> 
         compute=flops[COMPUTE_METHOD], loss=loss, loss_bits_per_byte=bits, curve=curve, seconds=seconds,
         tokens_per_second=seen / seconds, mfu=mfu(fpt[COMPUTE_METHOD] * seen / seconds, peak),
         device=device_name(device.type, threads), data=dict(source.identity), version=__version__,
-        diverged=diverged, config=config.to_dict(), world_size=world,
+        diverged=diverged, config=config.to_dict(), world_size=world, loss_halves=halves,
     )  # fmt: skip
 
 
 @torch.no_grad()
-def _evaluate(accelerator, model, source, seq_len: int, vocab: int, eval_tokens: int) -> float:
-    """Mean validation loss (nats/token) over the fixed validation windows, shared out among ranks."""
+def _evaluate(accelerator, model, source, seq_len: int, vocab: int, eval_tokens: int) -> tuple[float, list[float]]:
+    """Mean validation loss (nats/token) over the fixed validation windows, shared out among ranks, and the
+    means over its two interleaved halves (even and odd windows)."""
     net = accelerator.unwrap_model(model)
     net.eval()
     rank, world, device = accelerator.process_index, accelerator.num_processes, accelerator.device
-    total = torch.zeros(2, dtype=torch.float64, device=device)
+    total = torch.zeros(2, 2, dtype=torch.float64, device=device)  # [half, (loss sum, tokens)]
     # Tokens per batch: 32K on a GPU; 4K on a CPU, where the activations then stay near the caches
     # (32K-token batches made evaluation 1.4x (width 64, depth 2) to 1.7x (width 128, depth 4) slower on
     # 2 threads). Fewer when the logits would pass 256 MiB.
     batch_tokens = 2**12 if device.type == "cpu" else 2**15
     batch_size = max(1, min(batch_tokens // seq_len, 2**26 // (seq_len * vocab)))
-    for batch in source.val_batches(seq_len, n_tokens=eval_tokens, batch_size=batch_size)[rank::world]:
-        batch = batch.to(device)
+    batches = source.val_batches(seq_len, n_tokens=eval_tokens, batch_size=batch_size)
+    for index in range(rank, len(batches), world):
+        batch = batches[index].to(device)
         with accelerator.autocast():
             logits = logits_of(net(batch[:, :-1]))
-        targets = batch[:, 1:].reshape(-1)
-        total[0] += F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets, reduction="sum")
-        total[1] += targets.numel()
+        targets = batch[:, 1:]
+        per_window = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1),
+                                     reduction="none").view(targets.shape).sum(dim=1)  # fmt: skip
+        half = (torch.arange(len(batch), device=device) + index * batch_size) % 2  # the window's global parity
+        total[:, 0] += torch.zeros(2, dtype=torch.float64, device=device).index_add_(0, half, per_window.double())
+        total[:, 1] += torch.bincount(half, minlength=2).double() * targets.shape[1]
     if world > 1:
         total = accelerator.reduce(total, "sum")
-    return (total[0] / total[1]).item()
+    mean = (total[:, 0].sum() / total[:, 1].sum()).item()
+    return mean, (total[:, 0] / total[:, 1]).tolist()

@@ -108,6 +108,8 @@ def test_scaling_only_deselects_other_tests(pytester, project):
         (["--scaling-workers", "0"], "expected an integer >= 1"),
         (["--scaling-seeds", "inf"], "expected an integer >= 1, got 'inf'"),
         (["--scaling-max-params", "inf"], "expected an integer >= 1, got 'inf'"),
+        (["--scaling-lr-grid=0.5,0"], "expected distinct numbers > 0 separated by commas, got '0.5,0'"),
+        (["--scaling-lr-grid=fast"], "expected distinct numbers > 0"),
     ],
 )
 def test_bad_option_values_are_usage_errors(project, args, message):
@@ -121,7 +123,8 @@ def test_bad_option_values_are_usage_errors(project, args, message):
     "line, message",
     [("scaling_device = tpu", "scaling_device must be auto, cpu or cuda"),
      ("scaling_workers = many", "scaling_workers: expected a number"),
-     ("scaling_max_params = inf", "scaling_max_params: expected an integer >= 1, got 'inf'")],
+     ("scaling_max_params = inf", "scaling_max_params: expected an integer >= 1, got 'inf'"),
+     ("scaling_lr_grid = 1,1", "scaling_lr_grid: expected distinct numbers > 0")],
 )  # fmt: skip
 def test_bad_ini_value_is_a_usage_error(pytester, project, line, message):
     _, run = project
@@ -243,6 +246,18 @@ def test_mismatched_baseline_says_what_differs(pytester, project):
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*recorded with other settings*data hash: baseline '0000000000000000'*"
                                  "trainer warmup: baseline 0.2, run 0.05*--scaling-update*"])  # fmt: skip
+
+
+def test_lr_grid_option_searches_every_sweep_and_a_plain_baseline_is_a_mismatch(pytester, project):
+    _, run = project
+    run("--scaling-update").assert_outcomes(passed=2)  # recorded without a search
+    result = run("--scaling", "--scaling-lr-grid=0.5,1")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*trainer lr_grid: baseline None, run [[]0.5, 1.0[]]*same lr_grid*"])
+    run("--scaling-update", "--scaling-lr-grid=0.5,1").assert_outcomes(passed=2)
+    result = run("--scaling", "--scaling-lr-grid=0.5,1")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*size*loss*LR*curve*", "*w16-d1*x*(base x*"])
 
 
 def test_corrupt_baseline_names_the_file(pytester, project):
