@@ -102,3 +102,11 @@ def reparametrised(spec: ModelSpec, scale: float = 4.0) -> nn.Module:
                 param.div_(scale)
             parametrize.register_parametrization(module, name, _Scaled(scale))
     return model
+
+
+def reinitialised(spec: ModelSpec, offset: int = 1) -> nn.Module:
+    """The reference with its initial weights drawn from another seed (the run's seed plus ``offset`` times
+    a prime), while the data order stays the run's seed's: a change that is no change, and shares only the
+    data order with the reference run of the same seed, as an architecture change does."""
+    torch.manual_seed(torch.initial_seed() + 7919 * offset)
+    return GPT(spec)
