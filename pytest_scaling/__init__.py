@@ -38,6 +38,7 @@ _EXPORTS = {
     "train_cached": "cache",
     "SweepResult": "sweep",
     "run_sweep": "sweep",
+    "RayBackend": "ray_backend",
     "Baseline": "baseline",
     "assert_on_curve": "gate",
     "assert_beats_curve": "gate",

@@ -36,7 +36,7 @@ from .model import ModelSpec
 from .topology import launch_world_size
 from .train import RunRecord, TrainConfig, train
 
-__all__ = ["DEFAULT_ROOT", "RunCache", "run_key_inputs", "train_cached"]
+__all__ = ["DEFAULT_ROOT", "RunCache", "digest", "run_key_inputs", "train_cached"]
 
 DEFAULT_ROOT = ".scaling"
 
@@ -46,17 +46,19 @@ def _trainer_identity() -> str:
     return code_identity(train)
 
 
-def _digest(inputs: dict) -> str:
+def digest(inputs: dict) -> str:
+    """The cache key (sha256 hex) of a run's :func:`run_key_inputs`."""
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 
 
 def run_key_inputs(
     factory: object, spec: ModelSpec, config: TrainConfig, source: DataSource, world_size: int = 1,
-    fingerprint: str | None = None,
+    fingerprint: str | None = None, environment: TrainConfig | None = None,
 ) -> dict:  # fmt: skip
     """Everything that determines a run's result, as a JSON-able dict (the cache key hashes it).
-    ``fingerprint``: the model's behavioural fingerprint when already known (else it is probed)."""
-    resolved = config.resolve_environment().to_dict()
+    ``fingerprint``: the model's behavioural fingerprint when already known (else it is probed);
+    ``environment``: ``config`` with device and precision as resolved where the run trains (default: here)."""
+    resolved = (environment or config.resolve_environment()).to_dict()
     resolved.pop("threads")
     return {
         "spec": spec.to_dict(),
@@ -81,10 +83,10 @@ class RunCache:
 
     def key(
         self, factory: object, spec: ModelSpec, config: TrainConfig, source: str | DataSource | None = None,
-        world_size: int = 1, fingerprint: str | None = None,
+        world_size: int = 1, fingerprint: str | None = None, environment: TrainConfig | None = None,
     ) -> str:  # fmt: skip
-        """The sha256 hex key of a run."""
-        return _digest(run_key_inputs(factory, spec, config, get_source(source), world_size, fingerprint))
+        """The sha256 hex key of a run (``environment``: see :func:`run_key_inputs`)."""
+        return digest(run_key_inputs(factory, spec, config, get_source(source), world_size, fingerprint, environment))
 
     def path(self, key: str) -> Path:
         return self.root / "runs" / f"{key}.json"
@@ -168,7 +170,7 @@ def train_cached(
     source = get_source(source)
     rank, world = _distributed(config.resolve_environment().device)
     inputs = run_key_inputs(factory, spec, config, source, world, fingerprint)
-    key = _digest(inputs)
+    key = digest(inputs)
     if world > 1:
         return _train_cached_distributed(factory, spec, config, source, cache, key, inputs, rank, progress)
     record = cache.get(key, warn=False)

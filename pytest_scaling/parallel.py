@@ -1,4 +1,7 @@
-"""Independent training runs of a sweep on a pool of CPU worker processes, each with its share of the cores.
+"""Where a sweep's runs train: one :class:`Backend` interface, chosen in one place (:func:`train_runs`):
+:class:`InProcess`, :class:`WorkerPool` (CPU worker processes, each with its share of the cores; below) or
+:class:`~pytest_scaling.ray_backend.RayBackend` (Ray tasks). Every backend stores each run in the run cache
+as it finishes.
 
 On a CPU the runs of a ladder (sizes x seeds) are independent, and a tiny model keeps two cores busy
 badly, so two single-thread processes side by side train more tokens than one two-thread process
@@ -38,16 +41,19 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from .cache import RunCache, train_cached
 from .data import DataSource
 from .errors import ScalingDataError, ScalingError
 from .hardware import available_cores
 from .model import ModelSpec
+from .ray_backend import RayBackend
 from .topology import launch_world_size
 from .train import RunRecord, TrainConfig
 
-__all__ = ["MAX_AUTO_WORKERS", "PARALLEL_MIN_FLOPS", "Run", "RunProgress", "plan_workers", "train_runs"]
+__all__ = ["MAX_AUTO_WORKERS", "PARALLEL_MIN_FLOPS", "Backend", "InProcess", "Run", "RunProgress", "WorkerPool",
+           "plan_workers", "train_runs"]
 
 PARALLEL_MIN_FLOPS = 1e12  # about 10 s of training on 2 CPU cores
 MAX_AUTO_WORKERS = 16  # each worker holds its own torch and data source
@@ -119,62 +125,108 @@ def plan_workers(workers: int | str, runs: list[Run], device: str, source: DataS
     return min(workers, max(1, len(runs)))
 
 
+class Backend(Protocol):
+    """Trains runs that missed the cache: fills ``records[i]`` for each ``(i, Run)`` of ``jobs``, stores each
+    record in ``cache`` as it finishes, and tells ``tracker``; on Ctrl-C or an error it stops the runs in
+    flight. :class:`InProcess`, :class:`WorkerPool` and :class:`~pytest_scaling.ray_backend.RayBackend`."""
+
+    def train(self, jobs: list[tuple[int, Run]], source: DataSource, cache: RunCache | None, records: list,
+              tracker: _Tracker) -> None: ...  # fmt: skip
+
+
+class InProcess:
+    """Trains one run after another in this process."""
+
+    def train(self, jobs, source, cache, records, tracker) -> None:
+        for i, run in jobs:
+            records[i] = train_cached(run.factory, run.spec, run.config, source, cache, fingerprint=run.fingerprint)
+            tracker.finished(run, records[i])
+
+
 def train_runs(
     runs: list[Run], source: DataSource, cache: RunCache | None, workers: int | str = "auto",
-    progress: Callable[[RunProgress], None] | None = None,
+    progress: Callable[[RunProgress], None] | None = None, backend: str | RayBackend = "local",
 ) -> list[RunRecord]:  # fmt: skip
-    """The record of every run, in order: from the cache, trained here, or trained on worker processes;
+    """The record of every run, in order: from the cache, or trained by the backend chosen here: ``"local"``
+    (in this process, or on ``workers`` CPU worker processes) or ``"ray"`` / a :class:`RayBackend`;
     ``progress`` is called as each run that was not in the cache finishes."""
+    remote = _ray(backend)
+    if remote is not None:
+        runs = remote.place(runs)  # device and precision as resolved on the cluster: they enter the keys
     records: list[RunRecord | None] = [None] * len(runs)
     if cache is not None and not launch_world_size() > 1:  # under torchrun rank 0 decides, in train_cached
         for i, run in enumerate(runs):  # a corrupt entry warns where it is retrained (below or in a worker)
-            key = cache.key(run.factory, run.spec, run.config, source, fingerprint=run.fingerprint)
+            key = cache.key(run.factory, run.spec, run.config, source, fingerprint=run.fingerprint,
+                            environment=run.config if remote is not None else None)  # fmt: skip
             records[i] = cache.get(key, warn=False)
     todo = sorted((i for i, r in enumerate(records) if r is None), key=lambda i: -runs[i].compute)
+    jobs = [(i, runs[i]) for i in todo]
+    tracker = _Tracker(progress, [run for _, run in jobs])
+    if remote is not None:
+        if jobs:
+            remote.train(jobs, source, cache, records, tracker)
+        return records
     device = runs[0].config.resolve_environment().device if runs else "cpu"
-    n = plan_workers(workers, [runs[i] for i in todo], device, source)
-    tracker = _Tracker(progress, [runs[i] for i in todo])
+    n = plan_workers(workers, [run for _, run in jobs], device, source)
     if n > 1:
         try:
-            _train_on_workers(n, [(i, runs[i]) for i in todo], source, cache, records, tracker)
+            WorkerPool(n).train(jobs, source, cache, records, tracker)
         except _Unloadable as exc:
             if workers != "auto":
                 raise
             warnings.warn(f"{exc}; training in this process instead", stacklevel=2)
-    for i in todo:
-        if records[i] is None:
-            run = runs[i]
-            records[i] = train_cached(run.factory, run.spec, run.config, source, cache, fingerprint=run.fingerprint)
-            tracker.finished(run, records[i])
+    InProcess().train([(i, run) for i, run in jobs if records[i] is None], source, cache, records, tracker)
     return records
 
 
-def _train_on_workers(n: int, jobs: list[tuple[int, Run]], source, cache, records: list, tracker: _Tracker) -> None:
-    """Train ``jobs`` on ``n`` spawned workers, filling ``records``; stop every worker on any error."""
-    threads = max(1, available_cores() // n)
-    pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
-                               initargs=(os.getpid(), pickle.dumps(source), cache))  # fmt: skip
-    finished = False
-    runs_by_index = dict(jobs)
-    try:
-        futures = [pool.submit(_train_job, i, pickle.dumps(replace(run, config=_with_threads(run.config, threads))))
-                   for i, run in jobs]  # fmt: skip
-        for future in as_completed(futures):
-            i, record, caught = future.result()
-            records[i] = record
-            tracker.finished(runs_by_index[i], record)
-            for message, category, filename, lineno in caught:
-                warnings.warn_explicit(message, category, filename, lineno)
-        finished = True
-    except BrokenProcessPool:
-        codes = [p.exitcode for p in (getattr(pool, "_processes", None) or {}).values() if p.exitcode]
-        raise ScalingError(f"a training worker process died (exit codes {codes or 'unknown'}; out of memory?); "
-                           "the runs finished before are cached") from None  # fmt: skip
-    finally:
-        if not finished:  # Ctrl-C or an error: stop the runs in flight now rather than wait for them
-            for process in list((getattr(pool, "_processes", None) or {}).values()):
-                process.terminate()
-        pool.shutdown(wait=True, cancel_futures=True)
+def _ray(backend: str | RayBackend) -> RayBackend | None:
+    """The Ray backend ``backend`` names, None for the local one; a one-line error for anything else."""
+    if isinstance(backend, RayBackend):
+        chosen = backend
+    elif backend == "ray":
+        chosen = RayBackend()
+    elif backend == "local":
+        return None
+    else:
+        raise ScalingDataError(f"backend must be 'local', 'ray' or a RayBackend, got {backend!r}")
+    if launch_world_size() > 1:
+        raise ScalingError("the Ray backend cannot be combined with torchrun: its ranks train each run together")
+    return chosen
+
+
+@dataclass(frozen=True)
+class WorkerPool:
+    """Trains runs on ``n`` spawned CPU worker processes (see the module docstring)."""
+
+    n: int
+
+    def train(self, jobs, source, cache, records, tracker) -> None:
+        """Train ``jobs`` on the workers, filling ``records``; stop every worker on any error."""
+        n = self.n
+        threads = max(1, available_cores() // n)
+        pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
+                                   initargs=(os.getpid(), pickle.dumps(source), cache))  # fmt: skip
+        finished = False
+        runs_by_index = dict(jobs)
+        try:
+            futures = [pool.submit(_train_job, i, pickle.dumps(replace(run, config=_with_threads(run.config, threads))))
+                       for i, run in jobs]  # fmt: skip
+            for future in as_completed(futures):
+                i, record, caught = future.result()
+                records[i] = record
+                tracker.finished(runs_by_index[i], record)
+                for message, category, filename, lineno in caught:
+                    warnings.warn_explicit(message, category, filename, lineno)
+            finished = True
+        except BrokenProcessPool:
+            codes = [p.exitcode for p in (getattr(pool, "_processes", None) or {}).values() if p.exitcode]
+            raise ScalingError(f"a training worker process died (exit codes {codes or 'unknown'}; out of memory?); "
+                               "the runs finished before are cached") from None  # fmt: skip
+        finally:
+            if not finished:  # Ctrl-C or an error: stop the runs in flight now rather than wait for them
+                for process in list((getattr(pool, "_processes", None) or {}).values()):
+                    process.terminate()
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _with_threads(config: TrainConfig, threads: int) -> TrainConfig:

@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +73,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--scaling-device", choices=("auto", "cpu", "cuda"), help="training device (default: auto)")
     group.addoption("--scaling-workers", metavar="N", type=_workers,
                     help="processes that train a sweep's runs side by side on a CPU (default: auto)")  # fmt: skip
+    group.addoption("--scaling-backend", choices=("local", "ray"),
+                    help="where a sweep's runs train: local (the default) or ray (Ray tasks)")  # fmt: skip
+    group.addoption("--scaling-ray-address", metavar="ADDR",
+                    help="the Ray cluster (default: $RAY_ADDRESS, else a local instance for the session)")  # fmt: skip
+    group.addoption("--scaling-ray-cpus", metavar="N", type=_int_at_least(1),
+                    help="CPUs each run's Ray task asks for when it trains on CPUs (default: 1)")  # fmt: skip
     group.addoption("--scaling-lr-grid", metavar="M,M,...", type=_lr_grid,
                     help="search each size's learning rate over these multipliers of the rule, e.g. 0.25,0.5,1,2 "
                          "(for sweeps that do not give lr_grid)")  # fmt: skip
@@ -84,6 +91,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("scaling_device", "training device: auto, cpu or cuda", default="auto")
     parser.addini("scaling_max_params", "skip sizes with more non-embedding parameters", default="")
     parser.addini("scaling_workers", "processes that train a sweep's runs side by side: auto or N", default="auto")
+    parser.addini("scaling_backend", "where a sweep's runs train: local or ray", default="local")
+    parser.addini("scaling_ray_address", "the Ray cluster's address (default: $RAY_ADDRESS, else local)", default="")
+    parser.addini("scaling_ray_cpus", "CPUs each run's Ray task asks for on CPUs", default="1")
     parser.addini("scaling_lr_grid", "learning-rate multipliers each size searches, e.g. 0.25,0.5,1,2", default="")
 
 
@@ -101,6 +111,7 @@ class ScalingSession:
     seeds: int | None
     max_params: int | None
     workers: int | str
+    backend: object  # "local" or a RayBackend
     lr_grid: list[float] | None
     writer: bool
     started: float = field(default_factory=time.perf_counter)
@@ -136,6 +147,7 @@ def pytest_configure(config: pytest.Config) -> None:
             workers = _workers(config.getini("scaling_workers"))
         except argparse.ArgumentTypeError as exc:
             raise pytest.UsageError(f"scaling_workers: {exc}") from None
+    backend = _backend(config)
     lr_grid = config.getoption("scaling_lr_grid")
     if lr_grid is None and config.getini("scaling_lr_grid"):
         try:
@@ -154,6 +166,7 @@ def pytest_configure(config: pytest.Config) -> None:
         seeds=config.getoption("scaling_seeds"),
         max_params=max_params,
         workers=workers,
+        backend=backend,
         lr_grid=lr_grid,
         writer=launch_rank() == 0,  # torchrun: only rank 0 writes and reports
     )
@@ -162,6 +175,37 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[SESSION].started_at = workerinput["scaling_started_at"]
     if workerinput is None and config.stash[SESSION].writer:
         config.pluginmanager.register(WorkerProgress(config), "scaling-worker-progress")
+
+
+def _backend(config: pytest.Config) -> object:
+    """``"local"``, or the :class:`~pytest_scaling.ray_backend.RayBackend` the options describe."""
+    backend = config.getoption("scaling_backend") or config.getini("scaling_backend")
+    if backend not in ("local", "ray"):
+        raise pytest.UsageError(f"scaling_backend must be local or ray, got {backend!r}")
+    if backend == "local":
+        return backend
+    from .errors import ScalingError
+    from .ray_backend import RayBackend, ray_or_error
+
+    try:
+        ray_or_error()
+        cpus = config.getoption("scaling_ray_cpus") or _int_at_least(1)(config.getini("scaling_ray_cpus"))
+    except (ScalingError, argparse.ArgumentTypeError) as exc:
+        raise pytest.UsageError(f"--scaling-backend ray: {exc}") from None
+    address = config.getoption("scaling_ray_address") or config.getini("scaling_ray_address") or None
+    if getattr(config, "workerinput", None) is not None and not (address or os.environ.get("RAY_ADDRESS")):
+        raise pytest.UsageError("--scaling-backend ray under pytest-xdist would start a Ray instance per worker: "
+                                "start one (`ray start --head`), pass --scaling-ray-address, or drop -n")  # fmt: skip
+    return RayBackend(address, cpus)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Shut down a local Ray instance this session started."""
+    state = config.stash.get(SESSION, None)
+    if state is not None and state.backend != "local":
+        from .ray_backend import shutdown
+
+        shutdown()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -223,6 +267,7 @@ def scaling_sweep(request: pytest.FixtureRequest):
         __tracebackhide__ = True
         trainer_options.setdefault("device", state.device)
         trainer_options.setdefault("workers", state.workers)
+        trainer_options.setdefault("backend", state.backend)
         if state.lr_grid is not None and "lr_multiplier" not in trainer_options:
             trainer_options.setdefault("lr_grid", state.lr_grid)
         count = isinstance(seeds, int) and not isinstance(seeds, bool)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 
@@ -16,6 +16,7 @@ from .errors import ScalingDataError
 from .identity import code_identity, probe_model
 from .model import LadderRung, ModelSpec, flops_per_token, resolve_factory
 from .parallel import Run, RunProgress, train_runs
+from .ray_backend import RayBackend
 from .train import COMPUTE_METHOD, RunRecord, TrainConfig
 
 #: Config fields that do not make two runs' curves incomparable (budget, seed, where and how fast).
@@ -106,10 +107,11 @@ class SweepResult:
         return cls(d["factory"], d["data"], d["trainer"], points, d.get("skipped", []))
 
 
-def trainer_settings(config: TrainConfig) -> dict:
-    """The part of a config that must match for two sweeps' losses to be comparable: its fields, and the
-    constants of the default rules that decide a run's batch, betas and learning rate (``rules``)."""
-    settings = config.resolve_environment().to_dict()
+def trainer_settings(config: TrainConfig, environment: TrainConfig | None = None) -> dict:
+    """The part of a config that must match for two sweeps' losses to be comparable: its fields (device and
+    precision as ``environment`` resolved them where the runs trained; default: here), and the constants of
+    the default rules that decide a run's batch, betas and learning rate (``rules``)."""
+    settings = (environment or config.resolve_environment()).to_dict()
     for name in _PER_RUN_FIELDS:
         settings.pop(name, None)
     settings["rules"] = {
@@ -166,6 +168,7 @@ def run_sweep(
     cache: RunCache | None = None,
     max_params: int | None = None,
     workers: int | str = "auto",
+    backend: str | RayBackend = "local",
     progress: Callable[[RunProgress], None] | None = None,
     lr_grid: list[float] | None = None,
     lr_search_sizes: int | None = None,
@@ -177,7 +180,9 @@ def run_sweep(
     the compute budget ``flops`` (one for all sizes, or one per size) divided by the FLOPs per token;
     ladder rungs carry their own budget. ``max_params`` skips larger sizes (listed in ``skipped``).
     ``workers``: processes that train the runs side by side (``"auto"``: one per CPU core for a sweep
-    worth it, see :mod:`pytest_scaling.parallel`; 1: all in this process). ``progress`` is called with a
+    worth it, see :mod:`pytest_scaling.parallel`; 1: all in this process). ``backend``: ``"local"`` (this
+    process and its workers) or ``"ray"`` / a :class:`~pytest_scaling.ray_backend.RayBackend` (each run a Ray
+    task: one GPU, or ``cpus_per_run`` CPUs). ``progress`` is called with a
     :class:`~pytest_scaling.parallel.RunProgress` as each run that was not in the cache finishes.
     ``trainer_options`` are :class:`~pytest_scaling.train.TrainConfig` fields (``lr``, ``schedule``...).
 
@@ -237,7 +242,7 @@ def run_sweep(
         runs = [Run(factory, spec, TrainConfig(tokens=tokens, seed=seed, **trainer_options, **m), compute, fingerprint)
                 for spec, tokens, compute, fingerprint in (plan[i] for i in sizes)
                 for m in scaled for seed in seed_list]  # fmt: skip
-        records = train_runs(runs, source, cache, workers, progress)
+        records = train_runs(runs, source, cache, workers, progress, backend)
         all_runs.extend(records)
         per_size = len(seed_list) * len(scaled)
         return {i: _size_point(records[k * per_size : (k + 1) * per_size], multipliers, len(seed_list))
@@ -255,7 +260,9 @@ def run_sweep(
     if grid:
         _warn_grid_edges([points[i] for i in searched], grid)
     config = TrainConfig(tokens=1, **trainer_options)
-    settings = {**trainer_settings(config), "lr_grid": grid, "lr_search_sizes": lr_search_sizes}
+    ran = all_runs[0].config  # device and precision as resolved where the runs trained (a Ray cluster's GPUs)
+    environment = replace(config, device=ran["device"], precision=ran["precision"])
+    settings = {**trainer_settings(config, environment), "lr_grid": grid, "lr_search_sizes": lr_search_sizes}
     data = dict(source.identity)
     if source.entropy_nats_per_token is not None:  # the floor a fitted E is checked against
         data["entropy_nats_per_token"] = round(source.entropy_nats_per_token, 4)
