@@ -39,14 +39,15 @@ from tabulate import tabulate
 from variants import reinitialised
 
 from pytest_scaling import Baseline, RunCache, SweepResult, run_sweep
-from pytest_scaling.gate import ALPHA
+from pytest_scaling.gate import ALPHA, compare
 from pytest_scaling.noise import fit_seed_noise
 
 CANDIDATES = "reinit:1,context:6"
 
 
-def paired_fails(candidate: SweepResult, reference: SweepResult) -> bool:
-    """The gate's rule applied to the per-seed log differences of two sweeps with the same seeds."""
+def paired_gate(candidate: SweepResult, reference: SweepResult) -> tuple[bool, float]:
+    """The gate's rule applied to the per-seed log differences of two sweeps with the same seeds: (whether it
+    fails, the combined z)."""
     diffs = [np.log(c.losses) - np.log(r.losses) for c, r in zip(candidate.points, reference.points, strict=True)]
     compute = np.array([r.compute for r in reference.points])
     noise = fit_seed_noise(compute, [list(np.exp(d)) for d in diffs])  # relative deviations = d_s - mean d
@@ -54,7 +55,11 @@ def paired_fails(candidate: SweepResult, reference: SweepResult) -> bool:
     dof = noise.dof_at(compute)
     bound = t.ppf(1 - ALPHA / len(z), dof)
     combined = norm.isf(t.sf(z, dof)).sum() / math.sqrt(len(z))
-    return bool(np.any(z > bound) or combined > norm.ppf(1 - ALPHA))
+    return bool(np.any(z > bound) or combined > norm.ppf(1 - ALPHA)), float(combined)
+
+
+def _spread(values: list[float]) -> str:
+    return f"{np.median(values):+.2f} ({min(values):+.2f}..{max(values):+.2f})"
 
 
 def candidate_sweep(name: str, seeds: list[int], reference: SweepResult, cache: RunCache) -> SweepResult:
@@ -76,17 +81,21 @@ def main() -> int:
     pooled_reference = functools.reduce(pool, references, None)
     for name in args.candidates.split(","):
         unpaired = paired = 0
-        pooled = None
+        pooled, z_unpaired, z_paired = None, [], []
         for seeds, reference, baseline in zip(seed_pairs(args.seed_sets), references, baselines, strict=True):
             candidate = candidate_sweep(name, seeds, reference, cache)
             pooled = pool(pooled, candidate)
             unpaired += gate(candidate, baseline)
-            paired += paired_fails(candidate, reference)
+            z_unpaired.append(compare(candidate, baseline.curve).stouffer)
+            failed, z = paired_gate(candidate, reference)
+            paired += failed
+            z_paired.append(z)
         null = name.startswith("reinit")
         gaps = [c.loss / r.loss - 1 for c, r in zip(pooled.points, pooled_reference.points, strict=True)]
         print(f"\n{name} ({'no change: failures are false positives' if null else 'a regression: catches are power'}"
               f"; true gap per size {', '.join(f'{100 * g:+.2f}%' for g in gaps)}, mean {100 * np.mean(gaps):+.2f}%)")
-        print(f"  failed: unpaired {unpaired} of {args.seed_sets} seed pairs, paired {paired} of {args.seed_sets}")
+        print(f"  failed: unpaired {unpaired} of {args.seed_sets} seed pairs, paired {paired} of {args.seed_sets}; "
+              f"combined z median (min..max): unpaired {_spread(z_unpaired)}, paired {_spread(z_paired)}")  # fmt: skip
         rows = []
         for c, r in zip(pooled.points, pooled_reference.points, strict=True):
             cl, rl = np.log(c.losses), np.log(r.losses)
