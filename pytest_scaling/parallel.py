@@ -45,7 +45,7 @@ from typing import Protocol
 
 from .cache import RunCache, train_cached
 from .data import DataSource
-from .errors import ScalingDataError, ScalingError
+from .errors import ScalingDataError, ScalingError, raise_warnings, run_catching_warnings
 from .hardware import available_cores
 from .model import ModelSpec
 from .ray_backend import RayBackend
@@ -215,8 +215,7 @@ class WorkerPool:
                 i, record, caught = future.result()
                 records[i] = record
                 tracker.finished(runs_by_index[i], record)
-                for message, category, filename, lineno in caught:
-                    warnings.warn_explicit(message, category, filename, lineno)
+                raise_warnings(caught)
             finished = True
         except BrokenProcessPool:
             codes = [p.exitcode for p in (getattr(pool, "_processes", None) or {}).values() if p.exitcode]
@@ -276,8 +275,6 @@ def _train_job(i: int, blob: bytes) -> tuple[int, RunRecord, list]:
     except Exception as exc:  # any failure to import what the pickle names
         raise _Unloadable(f"a worker process could not load the factory or the data source "
                           f"({type(exc).__name__}: {exc})") from None  # fmt: skip
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        record = train_cached(run.factory, run.spec, run.config, _WORKER["source"], _WORKER["cache"],
-                              fingerprint=run.fingerprint)  # fmt: skip
-    return i, record, [(str(w.message), w.category, w.filename, w.lineno) for w in caught]
+    record, caught = run_catching_warnings(train_cached, run.factory, run.spec, run.config, _WORKER["source"],
+                                           _WORKER["cache"], fingerprint=run.fingerprint)  # fmt: skip
+    return i, record, caught

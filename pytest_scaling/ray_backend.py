@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import os
 import sys
-import warnings
 from dataclasses import dataclass, replace
 
 from .cache import RunCache, digest, run_key_inputs
 from .data import DataSource
-from .errors import ScalingError
+from .errors import ScalingError, raise_warnings, run_catching_warnings
 from .hardware import available_cores
 from .train import RunRecord, TrainConfig, train
 
@@ -114,8 +113,7 @@ class RayBackend:
                     cache.put(digest(inputs), record, inputs)
                 records[i] = record
                 tracker.finished(run, record)
-                for message, category, filename, lineno in caught:
-                    warnings.warn_explicit(message, category, filename, lineno)
+                raise_warnings(caught)
         finally:
             for ref in pending:  # Ctrl-C or an error: stop the runs in flight
                 ray.cancel(ref, force=True)
@@ -151,10 +149,7 @@ def _resolve(config: TrainConfig) -> TrainConfig:
 
 def _train_task(factory, spec, config: TrainConfig, source: DataSource) -> tuple[RunRecord, list]:
     """On the cluster: train one run; (its record, the warnings it raised)."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        record = train(factory, spec, config, source)
-    return record, [(str(w.message), w.category, w.filename, w.lineno) for w in caught]
+    return run_catching_warnings(train, factory, spec, config, source)
 
 
 def _result(ray, ref) -> tuple[RunRecord, list]:
