@@ -1,7 +1,10 @@
 """Small helpers shared by test modules."""
 
 import socket
+import subprocess
+import sys
 import textwrap
+import time
 from pathlib import Path
 
 
@@ -98,3 +101,19 @@ def write_package(root: Path, **edits: tuple[str, str]) -> None:
             assert old in text, (name, old)
             text = text.replace(old, new)
         (package / name).write_text(text)
+
+
+def start_sweep_until_a_run_is_stored(tmp_path: Path, script_text: str, seconds: float, env: dict | None = None):
+    """Start ``script_text`` (a sweep caching into ``tmp_path/cache``) in its own process group and wait until
+    its first run is stored: (the process, the cache's runs directory)."""
+    script = tmp_path / "sweep.py"
+    script.write_text(script_text)
+    runs_dir = tmp_path / "cache" / "runs"
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "cache")], start_new_session=True, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + seconds
+    while not (runs_dir.exists() and any(runs_dir.iterdir())) and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    assert runs_dir.exists() and any(runs_dir.iterdir()), f"no run finished in {seconds:g} s"
+    return proc, runs_dir

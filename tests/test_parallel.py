@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 import types
@@ -20,6 +19,7 @@ from pytest_scaling.model import ModelSpec, build_reference
 from pytest_scaling.parallel import PARALLEL_MIN_FLOPS, Run, plan_workers
 from pytest_scaling.sweep import run_sweep
 from pytest_scaling.train import TrainConfig
+from tests.helpers import start_sweep_until_a_run_is_stored
 
 SRC = "synthetic:docs=512,val_docs=64"
 SIZES = [dict(width=16, depth=1, seq_len=32), dict(width=24, depth=1, seq_len=32)]
@@ -177,16 +177,7 @@ if __name__ == "__main__":
 
 @pytest.mark.parametrize("how", ["ctrl-c", "parent killed"])
 def test_stopping_the_sweep_stops_the_workers_and_keeps_finished_runs(tmp_path, how):
-    script = tmp_path / "sweep.py"
-    script.write_text(SWEEP_SCRIPT)
-    runs_dir = tmp_path / "cache" / "runs"
-    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "cache")], start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    deadline = time.monotonic() + 120
-    while not (runs_dir.exists() and any(runs_dir.iterdir())) and time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.1)
-    assert runs_dir.exists() and any(runs_dir.iterdir()), "no run finished in 120 s"
+    proc, runs_dir = start_sweep_until_a_run_is_stored(tmp_path, SWEEP_SCRIPT, 120)
     if how == "ctrl-c":
         os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends: the whole process group
         _, err = proc.communicate(timeout=30)

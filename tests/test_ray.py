@@ -7,7 +7,6 @@ import functools
 import json
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -20,6 +19,7 @@ from pytest_scaling.errors import ScalingError
 from pytest_scaling.model import build_reference
 from pytest_scaling.ray_backend import RayBackend
 from pytest_scaling.sweep import run_sweep
+from tests.helpers import start_sweep_until_a_run_is_stored
 
 ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'pytest-scaling[ray]'")
 
@@ -124,17 +124,8 @@ if __name__ == "__main__":
 
 
 def test_ctrl_c_mid_sweep_stops_the_tasks_and_keeps_finished_runs(tmp_path):
-    script = tmp_path / "sweep.py"
-    script.write_text(SWEEP_SCRIPT)
-    runs_dir = tmp_path / "cache" / "runs"
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "cache")], start_new_session=True, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    deadline = time.monotonic() + 180
-    while not (runs_dir.exists() and any(runs_dir.iterdir())) and time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.2)
-    assert runs_dir.exists() and any(runs_dir.iterdir()), "no run finished in 180 s"
+    proc, runs_dir = start_sweep_until_a_run_is_stored(tmp_path, SWEEP_SCRIPT, 180, env)
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode != 0 and "KeyboardInterrupt" in err
