@@ -17,7 +17,8 @@ Two parts, each able to catch what the other cannot:
   the initial parameters, and the loss and every parameter's gradient norm after one forward and
   backward pass on a fixed batch, rounded to 6 significant digits. It catches what reading code cannot:
   monkey-patching, environment flags, generated code, C extensions, import-time side effects. The probe
-  also checks the model: a ``torch.nn.Module`` with parameters whose logits are ``[B, T, vocab_size]``.
+  also checks the model: a ``torch.nn.Module`` with parameters whose logits are ``[B, T, vocab_size]`` and
+  depend on earlier tokens only (:mod:`pytest_scaling.causality`).
 
 Not covered: data files a factory reads at call time (beyond what the fingerprint sees) and changes that
 leave the fingerprint's batch and the code unchanged. ``--scaling-retrain`` retrains regardless.
@@ -49,6 +50,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .causality import check_causal
 from .errors import ScalingDataError
 from .model import ModelSpec, ParamCount, check_logits, check_model, count_params, logits_of, resolve_factory
 
@@ -546,4 +548,7 @@ def probe_model(factory: object, spec: ModelSpec) -> ModelProbe:
     for name, b in model.named_buffers():
         rows.append([name, list(b.shape), str(b.dtype), _round(b.detach().double().sum())])
     digest = hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16]
+    name = getattr(build, "__qualname__", None) or type(model).__name__
+    with _deterministic():
+        check_causal(model, batch[:, :-1], spec.vocab_size, PROBE_SEED, f"{name} at w{spec.width}-d{spec.depth}")
     return ModelProbe(params, digest)

@@ -301,6 +301,39 @@ def test_a_sweep_with_bad_arguments_fails_in_one_line(pytester, project):
     assert "plugin.py" not in result.stdout.str() and "Traceback" not in result.stdout.str()
 
 
+PEEKING = '''
+class Peeking(torch.nn.Module):
+    """Adds each token's successor to it: the logits at t see the token they predict."""
+
+    def __init__(self, spec):
+        super().__init__()
+        self.embed = torch.nn.Embedding(spec.vocab_size, spec.width)
+        self.head = torch.nn.Linear(spec.width, spec.vocab_size)
+
+    def forward(self, idx):
+        x = self.embed(idx)
+        return self.head(x + x.roll(-1, dims=1))
+
+
+@pytest.mark.scaling
+def test_peeking(scaling_sweep):
+    result = scaling_sweep(Peeking, SIZES, seeds=1, **OPTIONS)
+    assert_on_curve(result, baseline="reference")
+'''
+
+
+def test_a_model_that_sees_the_future_fails_in_one_line_and_trains_nothing(pytester, project):
+    make, run = project
+    make(more=PEEKING)
+    cache = pytester.path / "own-cache"
+    result = run("--scaling", f"--scaling-cache={cache}", "-k", "peeking")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*scaling_sweep: Peeking at w16-d1 is not causal: its logits at position 0 change "
+                                 "when token 1 changes, tokens it must not see*is_causal=True*"])  # fmt: skip
+    assert "Traceback" not in result.stdout.str()
+    assert not (cache / "runs").exists() or not any((cache / "runs").iterdir())
+
+
 def test_a_rootdir_taken_from_a_spaced_option_value_is_a_usage_error(pytester, project):
     _, run = project
     other = pytester.path.parent / f"{pytester.path.name}-other"
