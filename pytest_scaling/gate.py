@@ -51,6 +51,10 @@ ASSUMED_NOISE = 0.01  # relative seed noise assumed when no size has two seeds
 DEFAULT_BASELINES = "scaling_baselines"
 CROSSOVER_REACH = 1000.0  # how far past the largest size the crossover of two laws is searched
 CANDIDATE_BOOTSTRAP = 200  # replicas of a candidate's own law (its crossover interval)
+IMPLAUSIBLE_MULTIPLIER = 100.0  # a compute multiplier no architecture change plausibly gives
+LEAK_CAUSES = ("usually the model sees the token it predicts (a causal mask off by one, attention without "
+               "is_causal=True, a cache that reads ahead), the labels are not shifted by one, or validation "
+               "data is in the training data")  # fmt: skip
 
 
 class ScalingGateError(AssertionError):
@@ -83,14 +87,22 @@ def _fail(message: str):
 def _load_or_record(result: SweepResult, baseline: str | Baseline, check: str) -> Baseline | None:
     """The baseline to compare with, or None when this call recorded it (reported as such)."""
     __tracebackhide__ = True
+    impossible = _impossible(result)
     if isinstance(baseline, Baseline):
+        if impossible:
+            _fail_impossible(result, baseline, check, impossible)
         return baseline
     ctx = _context(result)
     path = Path(baseline) if str(baseline).endswith(".json") else ctx.baselines_dir / f"{baseline}.json"
     name = path.stem
+    recording = not path.exists() or (ctx.update and _owns(ctx.nodeid, path))
+    if impossible:
+        if not recording:
+            _fail_impossible(result, _load(path, result), check, impossible)
+        _fail(f"cannot record baseline {name!r}: {impossible}" if ctx.update else impossible)
     if not path.exists() and not ctx.update:
         _fail(_missing(name, path, ctx.nodeid))
-    if not path.exists() or (ctx.update and _owns(ctx.nodeid, path)):
+    if recording:
         verdict = "updated" if path.exists() else "recorded"
         diverged = [f"{p.label} ({p.diverged} of {len(p.losses)} runs)" for p in result.points if p.diverged]
         if diverged and not ctx.allow_diverged:
@@ -107,15 +119,60 @@ def _load_or_record(result: SweepResult, baseline: str | Baseline, check: str) -
                 _fail(f"cannot write baseline {name!r} to {path}: {exc.strerror or exc}")
         ctx.reports.append(_report(result, recorded, check, verdict, f"baseline {name!r} {verdict} at {path}"))
         return None
+    return _load(path, result)
+
+
+def _load(path: Path, result: SweepResult) -> Baseline:
+    """The baseline stored at ``path``, if it was recorded with the settings of ``result``."""
+    __tracebackhide__ = True
     try:
         loaded = Baseline.load(path)
     except BaselineError as exc:
         _fail(str(exc))
     diffs = loaded.differences(result)
     if diffs:
-        _fail(f"baseline {name!r} ({path}) was recorded with other settings than this run: " + "; ".join(diffs)
+        _fail(f"baseline {path.stem!r} ({path}) was recorded with other settings than this run: " + "; ".join(diffs)
               + ". Re-record it with `pytest --scaling --scaling-update` if the change is intended.")  # fmt: skip
     return loaded
+
+
+def _floor_breaches(result: SweepResult) -> dict[int, str]:
+    """Per size (its index), its worst run whose validation loss lies below the data's entropy floor by more than
+    the run's standard error (``"loss ± se"``); empty when the floor is unknown or nothing breaches it."""
+    floor = result.data.get("entropy_nats_per_token")
+    if floor is None:
+        return {}
+    breaches = {}
+    for i, point in enumerate(result.points):
+        errors = point.loss_se or [None] * len(point.losses)
+        below = [(loss, se or 0.0) for loss, se in zip(point.losses, errors, strict=True)
+                 if math.isfinite(loss) and loss + (se or 0.0) < floor]  # fmt: skip
+        if below:
+            loss, se = min(below)
+            breaches[i] = f"{point.label} ({loss:.4f} ± {se:.4f})"
+    return breaches
+
+
+def _impossible(result: SweepResult) -> str:
+    """Why the sweep's losses are impossible (empty: they are not)."""
+    breaches = _floor_breaches(result)
+    if not breaches:
+        return ""
+    floor = result.data["entropy_nats_per_token"]
+    sizes = ", ".join(breaches.values())
+    return (f"IMPOSSIBLE: validation loss below the data's entropy floor of {floor:.4f} nats/token, which no "
+            f"model can beat, at {sizes}; {LEAK_CAUSES}")
+
+
+def _fail_impossible(result: SweepResult, base: Baseline, check: str, message: str):
+    """Report the sweep against ``base`` with its impossible sizes marked ``IMPOSSIBLE``, and fail."""
+    __tracebackhide__ = True
+    comp = compare(result, base.curve)
+    breaches = _floor_breaches(result)
+    for i, row in enumerate(comp.rows):
+        row.verdict = "IMPOSSIBLE" if i in breaches else None
+    _context(result).reports.append(_report(result, base, check, "failed", message, comp))
+    _fail(f"{message}\n{_table(comp.rows)}")
 
 
 def _missing(name: str, path: Path, nodeid: str) -> str:
@@ -292,6 +349,24 @@ def _tuning_warnings(rows: list[SizeRow], base: Baseline) -> list[str]:
             f"{', '.join(apart)}: the verdict depends on tuning"]  # fmt: skip
 
 
+def _implausible_warnings(rows: list[SizeRow], base: Baseline) -> list[str]:
+    """Warnings for a gain no architecture change plausibly gives, for data whose entropy floor is unknown: a
+    compute multiplier above ``IMPLAUSIBLE_MULTIPLIER`` at a size inside the baseline's measured range, or a
+    loss below the baseline's fitted irreducible loss E at every size."""
+    out = []
+    huge = [f"{r.label} ({'beyond the curve' if math.isinf(r.multiplier) else f'{r.multiplier:.3g}x'})"
+            for r in rows if math.isfinite(r.loss) and _inside(base.curve, r.flops)
+            and r.multiplier > IMPLAUSIBLE_MULTIPLIER]  # fmt: skip
+    if huge:
+        out.append(f"implausible gain: compute multiplier above {IMPLAUSIBLE_MULTIPLIER:g}x vs baseline "
+                   f"{base.name!r} at {', '.join(huge)}; {LEAK_CAUSES}")  # fmt: skip
+    floor = base.curve.params.get("E")
+    if floor is not None and rows and all(math.isfinite(r.loss) and r.loss < floor for r in rows):
+        out.append(f"implausible gain: loss below baseline {base.name!r}'s fitted irreducible loss E = {floor:.4f} "
+                   f"at every size; {LEAK_CAUSES}")  # fmt: skip
+    return out
+
+
 def _shape_key(spec: dict) -> tuple:
     return tuple(sorted((k, v) for k, v in spec.items() if k != "vocab_size"))
 
@@ -302,8 +377,9 @@ def _report(result: SweepResult, base: Baseline, check: str, verdict: str, messa
     comparison = comparison or compare(result, base.curve)
     compared = verdict not in ("recorded", "updated")
     candidate = candidate if candidate is not None else _candidate_curve(result) if compared else None
-    tuning = _tuning_warnings(comparison.rows, base) if compared else []
-    for line in tuning:
+    notes = ([*_tuning_warnings(comparison.rows, base), *_implausible_warnings(comparison.rows, base)]
+             if compared else [])  # fmt: skip
+    for line in notes:
         warnings.warn(line, stacklevel=3)
     return GateReport(
         nodeid=_context(result).nodeid, baseline=base.name, check=check, verdict=verdict, message=message,
@@ -311,7 +387,7 @@ def _report(result: SweepResult, base: Baseline, check: str, verdict: str, messa
         noise=_noise(comparison),
         baseline_law=base.curve.params, candidate_law=candidate.params if candidate is not None else None,
         trained=result.trained, runs=len(result.runs), skipped=result.skipped, plot=_plot_data(result, base.curve),
-        crossover=crossover(candidate, base.curve) if candidate is not None else None, warnings=tuning, **extra,
+        crossover=crossover(candidate, base.curve) if candidate is not None else None, warnings=notes, **extra,
     )  # fmt: skip
 
 
@@ -440,10 +516,10 @@ def compute_multiplier(result: SweepResult, baseline: str | Baseline = "referenc
         losses = r.loss * np.exp(rng.normal(0, noise, len(base.curve.samples)))
         needed = base.curve.compute_for(losses, replicas=True)
         logs.append(np.log(needed / r.flops))
-    with np.errstate(invalid="ignore"):
-        geo = np.exp(np.mean(logs, axis=0))
     q = (1 - level) / 2
-    lo, hi = np.nanpercentile(geo, [100 * q, 100 * (1 - q)])
+    with np.errstate(invalid="ignore"):  # replicas beyond the curve's reach are inf
+        geo = np.exp(np.mean(logs, axis=0))
+        lo, hi = np.nanpercentile(geo, [100 * q, 100 * (1 - q)])
     value = math.exp(np.mean(np.log([r.multiplier for r in rows])))
     mult = Multiplier(value, float(lo), float(hi), [r.multiplier for r in comp.rows], extrapolated=not inside)
     left_out = len(comp.rows) - len(inside)

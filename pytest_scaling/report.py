@@ -27,7 +27,7 @@ COMMENT_MARKER = "<!-- pytest-scaling report -->"  # the first line: finds the P
 TERMINAL_WIDTH = 120  # notes under a terminal table wrap here
 # most telling first; "caught": a check that failed inside a test that expected it to (pytest.raises)
 VERDICT_ORDER = ("failed", "passed", "caught", "updated", "recorded", "info")
-FAILING_ROWS = {"WORSE", "not better", "DIVERGED"}
+FAILING_ROWS = {"WORSE", "not better", "DIVERGED", "IMPOSSIBLE"}
 MARKERS = {"failed": "❌", "passed": "✅", "caught": "🎯", "updated": "🔄", "recorded": "📌", "info": "ℹ️"}
 
 

@@ -41,6 +41,7 @@ class SizePoint:
     lr: float | None = None  # the peak learning rate of the size's runs (None: it differs between seeds)
     lr_multiplier: float | None = None  # with lr_grid: the multiplier of the rule chosen for this size
     lr_scores: list[list[float]] | None = None  # with lr_grid: [multiplier, mean selection-half loss] per value
+    loss_se: list[float | None] | None = None  # per seed, the standard error of its loss over validation windows
 
     @property
     def loss(self) -> float:
@@ -284,7 +285,7 @@ def _lr_grid(grid) -> list[float] | None:
 
 def _size_point(records: list[RunRecord], grid: list[float] | None, n_seeds: int) -> SizePoint:
     """One size's summary; with ``grid``, of the multiplier chosen on the even validation windows, with the
-    losses of its runs on the odd ones."""
+    losses of its runs on the odd ones (whose standard error is sqrt(2) times the whole set's)."""
     chosen, scores = records, None
     if grid:
         by_multiplier = [records[i : i + n_seeds] for i in range(0, len(records), n_seeds)]
@@ -302,6 +303,7 @@ def _size_point(records: list[RunRecord], grid: list[float] | None, n_seeds: int
         compute=first.compute, losses=[r.loss_halves[1] if grid else r.loss for r in chosen],
         diverged=sum(r.diverged for r in chosen), lr=lrs.pop() if len(lrs) == 1 else None,
         lr_multiplier=first.config["lr_multiplier"] if grid else None, lr_scores=scores,
+        loss_se=[None if r.loss_se is None else r.loss_se * (math.sqrt(2) if grid else 1) for r in chosen],
     )  # fmt: skip
 
 

@@ -225,6 +225,7 @@ class RunRecord:
     world_size: int = 1
     cached: bool = False
     loss_halves: list[float] | None = None  # mean loss over the even and the odd validation windows
+    loss_se: float | None = None  # standard error of ``loss`` over the validation windows (None: diverged, older)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -383,12 +384,13 @@ def _run(accelerator, build, factory, spec, config, source, start, progress) -> 
                 diverged = True
                 break
 
-    val_loss, halves = math.inf, [math.inf, math.inf]
+    val_loss, halves, loss_se = math.inf, [math.inf, math.inf], None
     if not diverged:
-        val_loss, halves = _evaluate(accelerator, model, source, spec.seq_len, spec.vocab_size, config.eval_tokens)
+        val_loss, halves, loss_se = _evaluate(accelerator, model, source, spec.seq_len, spec.vocab_size,
+                                              config.eval_tokens)  # fmt: skip
         diverged = not val_loss <= exploded
     loss = math.inf if diverged else val_loss
-    halves = [math.inf, math.inf] if diverged else halves
+    halves, loss_se = ([math.inf, math.inf], None) if diverged else (halves, loss_se)
     seconds = time.perf_counter() - start
 
     fpt = all_flops_per_token(spec, accelerator.unwrap_model(model))  # after the clock: bookkeeping
@@ -403,18 +405,20 @@ def _run(accelerator, build, factory, spec, config, source, start, progress) -> 
         compute=flops[COMPUTE_METHOD], loss=loss, loss_bits_per_byte=bits, curve=curve, seconds=seconds,
         tokens_per_second=seen / seconds, mfu=mfu(fpt[COMPUTE_METHOD] * seen / seconds, peak),
         device=device_name(device.type, threads), data=dict(source.identity), version=__version__,
-        diverged=diverged, config=config.to_dict(), world_size=world, loss_halves=halves,
+        diverged=diverged, config=config.to_dict(), world_size=world, loss_halves=halves, loss_se=loss_se,
     )  # fmt: skip
 
 
 @torch.no_grad()
-def _evaluate(accelerator, model, source, seq_len: int, vocab: int, eval_tokens: int) -> tuple[float, list[float]]:
-    """Mean validation loss (nats/token) over the fixed validation windows, shared out among ranks, and the
-    means over its two interleaved halves (even and odd windows)."""
+def _evaluate(accelerator, model, source, seq_len: int, vocab: int,
+              eval_tokens: int) -> tuple[float, list[float], float]:  # fmt: skip
+    """Mean validation loss (nats/token) over the fixed validation windows, shared out among ranks, the means
+    over its two interleaved halves (even and odd windows), and the mean's standard error over windows."""
     net = accelerator.unwrap_model(model)
     net.eval()
     rank, world, device = accelerator.process_index, accelerator.num_processes, accelerator.device
     total = torch.zeros(2, 2, dtype=torch.float64, device=device)  # [half, (loss sum, tokens)]
+    moments = torch.zeros(3, dtype=torch.float64, device=device)  # windows, sum and sum of squares of their means
     # Tokens per batch: 32K on a GPU; 4K on a CPU, where the activations then stay near the caches
     # (32K-token batches made evaluation 1.4x (width 64, depth 2) to 1.7x (width 128, depth 4) slower on
     # 2 threads). Fewer when the logits would pass 256 MiB.
@@ -431,7 +435,11 @@ def _evaluate(accelerator, model, source, seq_len: int, vocab: int, eval_tokens:
         half = (torch.arange(len(batch), device=device) + index * batch_size) % 2  # the window's global parity
         total[:, 0] += torch.zeros(2, dtype=torch.float64, device=device).index_add_(0, half, per_window.double())
         total[:, 1] += torch.bincount(half, minlength=2).double() * targets.shape[1]
+        window_means = per_window.double() / targets.shape[1]
+        moments += torch.stack([window_means.new_tensor(len(batch)), window_means.sum(), window_means.square().sum()])
     if world > 1:
-        total = accelerator.reduce(total, "sum")
+        total, moments = accelerator.reduce(total, "sum"), accelerator.reduce(moments, "sum")
     mean = (total[:, 0].sum() / total[:, 1].sum()).item()
-    return mean, (total[:, 0] / total[:, 1]).tolist()
+    n, first, second = moments.tolist()
+    variance = max(0.0, (second - first * first / n) / (n - 1)) if n > 1 else 0.0
+    return mean, (total[:, 0] / total[:, 1]).tolist(), math.sqrt(variance / n) if n else 0.0

@@ -222,3 +222,89 @@ def test_crossover_of_two_laws_and_its_direction():
     assert crossing.favours == "baseline" and not crossing.better_at_largest
     steeper = crossover(curve(40, 0.115), baseline)  # better everywhere
     assert steeper.compute is None and steeper.better_at_largest and steeper.searched_to == pytest.approx(1e16)
+
+
+# ------------------------------------------------------------------- losses below what is possible
+
+FLOOR = 1.4  # the data's entropy floor in the sweeps below (the curve's E is 1.5)
+
+
+def _with_floor(result, floor=FLOOR, se=0.002):
+    result.data["entropy_nats_per_token"] = floor
+    for point in result.points:
+        point.loss_se = [se] * len(point.losses)
+    return result
+
+
+def _leaking(tmp_path=None, **context):
+    """A sweep far below the curve (0.4x the true loss) and, at its two largest sizes, below the floor."""
+    return _with_floor(sweep(np.random.default_rng(3), shift=0.4, tmp_path=tmp_path, **context))
+
+
+@pytest.mark.parametrize("helper", [assert_on_curve, assert_beats_curve, compute_multiplier, assert_exponent])
+def test_a_loss_below_the_floor_fails_every_helper_as_impossible(tmp_path, helper):
+    reference = _with_floor(sweep(np.random.default_rng(0), tmp_path=tmp_path, update=True))
+    assert_on_curve(reference, "reference")  # records it: the reference lies above the floor
+    candidate = _leaking(tmp_path)
+    with pytest.raises(ScalingGateError) as error:
+        helper(candidate, "reference")
+    headline = str(error.value).splitlines()[0]
+    assert headline.startswith("IMPOSSIBLE: validation loss below the data's entropy floor of 1.4000 nats/token")
+    assert "w64-d1 (" in headline and "w48-d1 (" not in headline  # the sizes that breach it, with loss ± se
+    assert "causal mask off by one" in headline and "labels are not shifted" in headline
+    report = candidate.context.reports[-1]
+    assert report.verdict == "failed"
+    assert [r.verdict for r in report.sizes] == [None, None, None, "IMPOSSIBLE", "IMPOSSIBLE"]
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new", "re-recorded"])
+def test_a_sweep_below_the_floor_cannot_be_recorded(tmp_path, existing):
+    path = tmp_path / "reference.json"
+    if existing:
+        assert_on_curve(_with_floor(sweep(np.random.default_rng(0), tmp_path=tmp_path, update=True)), "reference")
+        before = path.read_text()
+    with pytest.raises(ScalingGateError, match=r"^cannot record baseline 'reference': IMPOSSIBLE: "):
+        assert_on_curve(_leaking(tmp_path, update=True), "reference")
+    assert path.read_text() == before if existing else not path.exists()
+
+
+def test_a_loss_below_the_floor_by_less_than_its_standard_error_is_possible(tmp_path):
+    reference = _with_floor(sweep(np.random.default_rng(0), tmp_path=tmp_path, update=True), floor=2.9)
+    assert_on_curve(reference, "reference")  # its largest size lies near 3.0
+    near = _with_floor(sweep(np.random.default_rng(4), tmp_path=tmp_path), floor=2.9, se=0.05)
+    near.points[-1].losses = [2.86, 2.87, 2.88]  # within 0.05 of the floor: chance
+    compute_multiplier(near, "reference")
+    near.points[-1].losses = [2.84, 2.87, 2.88]  # one seed 0.06 below: impossible
+    with pytest.raises(ScalingGateError, match=r"IMPOSSIBLE: .* at w80-d1 \(2\.8400 ± 0\.0500\)"):
+        compute_multiplier(near, "reference")
+
+
+def test_without_a_known_floor_an_implausible_gain_is_a_warning_in_every_report(tmp_path):
+    from pytest_scaling.report import json_report, markdown, terminal_lines
+
+    reference = sweep(np.random.default_rng(0), tmp_path=tmp_path, update=True)
+    assert_on_curve(reference, "reference")
+    candidate = sweep(np.random.default_rng(3), shift=0.25, tmp_path=tmp_path)  # no floor: the data is a user's
+    with pytest.warns(UserWarning, match="implausible gain"):
+        assert_on_curve(candidate, "reference")  # better than the curve passes ...
+        compute_multiplier(candidate, "reference")
+    notes = candidate.context.reports[-1].warnings  # ... but never silently
+    assert len(notes) == 2
+    assert notes[0].startswith("implausible gain: compute multiplier above 100x vs baseline 'reference' at w16-d1")
+    assert notes[1].startswith("implausible gain: loss below baseline 'reference''s fitted irreducible loss E = ")
+    reports = candidate.context.reports
+    assert " ".join(notes[0].split()) in " ".join(" ".join(terminal_lines(reports)).split())  # wrapped lines
+    assert notes[1].split(";")[0] in markdown(reports)
+    assert json_report(reports)["tests"][-1]["warnings"] == notes
+
+
+def test_a_real_gain_raises_no_implausibility_warning(tmp_path):
+    import warnings
+
+    reference = sweep(np.random.default_rng(0), tmp_path=tmp_path, update=True)
+    assert_on_curve(reference, "reference")
+    better = sweep(np.random.default_rng(3), shift=0.97, tmp_path=tmp_path)  # 3% better: a few x in compute
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        multiplier = compute_multiplier(better, "reference")
+    assert 1.5 < multiplier.value < 100 and not better.context.reports[-1].warnings

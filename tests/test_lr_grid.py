@@ -45,6 +45,11 @@ def test_halves_split_the_validation_loss(searched):
     for run in searched.runs:
         assert len(run.loss_halves) == 2 and all(math.isfinite(h) for h in run.loss_halves)
         assert np.mean(run.loss_halves) == pytest.approx(run.loss, rel=1e-6)  # equal halves of the windows
+        # the standard error over windows: the halves' gap has a standard deviation of twice it ...
+        assert 0 < run.loss_se < 0.05 and abs(run.loss_halves[0] - run.loss_halves[1]) < 8 * run.loss_se
+    for point in searched.points:  # ... and a half's error, the one its reported losses carry, sqrt(2) x
+        chosen = [r for r in searched.runs if r.spec == point.spec and r.config["lr_multiplier"] == point.lr_multiplier]
+        assert point.loss_se == [pytest.approx(math.sqrt(2) * r.loss_se) for r in chosen]
     by_m = {r.config["lr_multiplier"]: r.config["lr"] for r in searched.runs if r.spec == searched.points[0].spec}
     assert by_m[4.0] == pytest.approx(16 * by_m[0.25])
 
