@@ -137,19 +137,18 @@ def _load(path: Path, result: SweepResult) -> Baseline:
 
 
 def _floor_breaches(result: SweepResult) -> dict[int, str]:
-    """Per size (its index), its worst run whose validation loss lies below the data's entropy floor by more than
-    the run's standard error (``"loss ± se"``); empty when the floor is unknown or nothing breaches it."""
-    floor = result.data.get("entropy_nats_per_token")
-    if floor is None:
-        return {}
+    """Per size (its index) whose data knows its loss floor, its worst run whose validation loss lies below
+    the floor by more than the run's standard error, as ``"label (loss ± se, floor F)"``."""
     breaches = {}
     for i, point in enumerate(result.points):
+        if point.floor is None:
+            continue
         errors = point.loss_se or [None] * len(point.losses)
         below = [(loss, se or 0.0) for loss, se in zip(point.losses, errors, strict=True)
-                 if math.isfinite(loss) and loss + (se or 0.0) < floor]  # fmt: skip
+                 if math.isfinite(loss) and loss + (se or 0.0) < point.floor]  # fmt: skip
         if below:
             loss, se = min(below)
-            breaches[i] = f"{point.label} ({loss:.4f} ± {se:.4f})"
+            breaches[i] = f"{point.label} ({loss:.4f} ± {se:.4f} < {point.floor:.4f})"
     return breaches
 
 
@@ -158,10 +157,8 @@ def _impossible(result: SweepResult) -> str:
     breaches = _floor_breaches(result)
     if not breaches:
         return ""
-    floor = result.data["entropy_nats_per_token"]
-    sizes = ", ".join(breaches.values())
-    return (f"IMPOSSIBLE: validation loss below the data's entropy floor of {floor:.4f} nats/token, which no "
-            f"model can beat, at {sizes}; {LEAK_CAUSES}")
+    return (f"IMPOSSIBLE: validation loss below the data's entropy floor, which no model can beat, at "
+            f"{', '.join(breaches.values())} nats/token; {LEAK_CAUSES}")
 
 
 def _fail_impossible(result: SweepResult, base: Baseline, check: str, message: str):

@@ -98,6 +98,8 @@ def _row_verdict(report: GateReport, row: SizeRow) -> str | None:
 def _multiplier(row: SizeRow) -> str:
     if not row.multiplier > 0:
         return "n/a"
+    if math.isinf(row.multiplier):
+        return "beyond the curve"  # the curve never reaches this loss
     return f"{row.multiplier:.3g}x" + (" (extrap.)" if row.extrapolated else "")
 
 

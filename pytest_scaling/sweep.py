@@ -42,6 +42,7 @@ class SizePoint:
     lr_multiplier: float | None = None  # with lr_grid: the multiplier of the rule chosen for this size
     lr_scores: list[list[float]] | None = None  # with lr_grid: [multiplier, mean selection-half loss] per value
     loss_se: list[float | None] | None = None  # per seed, the standard error of its loss over validation windows
+    floor: float | None = None  # the best loss any model can reach on the size's windows, where the data knows it
 
     @property
     def loss(self) -> float:
@@ -246,7 +247,8 @@ def run_sweep(
         records = train_runs(runs, source, cache, workers, progress, backend)
         all_runs.extend(records)
         per_size = len(seed_list) * len(scaled)
-        return {i: _size_point(records[k * per_size : (k + 1) * per_size], multipliers, len(seed_list))
+        return {i: _size_point(records[k * per_size : (k + 1) * per_size], multipliers, len(seed_list),
+                               source.floor_nats_per_token(plan[i][0].seq_len))
                 for k, i in enumerate(sizes)}  # fmt: skip
 
     all_runs: list[RunRecord] = []
@@ -283,7 +285,7 @@ def _lr_grid(grid) -> list[float] | None:
     return sorted(values)
 
 
-def _size_point(records: list[RunRecord], grid: list[float] | None, n_seeds: int) -> SizePoint:
+def _size_point(records: list[RunRecord], grid: list[float] | None, n_seeds: int, floor: float | None) -> SizePoint:
     """One size's summary; with ``grid``, of the multiplier chosen on the even validation windows, with the
     losses of its runs on the odd ones (whose standard error is sqrt(2) times the whole set's)."""
     chosen, scores = records, None
@@ -304,6 +306,7 @@ def _size_point(records: list[RunRecord], grid: list[float] | None, n_seeds: int
         diverged=sum(r.diverged for r in chosen), lr=lrs.pop() if len(lrs) == 1 else None,
         lr_multiplier=first.config["lr_multiplier"] if grid else None, lr_scores=scores,
         loss_se=[None if r.loss_se is None else r.loss_se * (math.sqrt(2) if grid else 1) for r in chosen],
+        floor=floor,
     )  # fmt: skip
 
 

@@ -232,7 +232,7 @@ FLOOR = 1.4  # the data's entropy floor in the sweeps below (the curve's E is 1.
 def _with_floor(result, floor=FLOOR, se=0.002):
     result.data["entropy_nats_per_token"] = floor
     for point in result.points:
-        point.loss_se = [se] * len(point.losses)
+        point.loss_se, point.floor = [se] * len(point.losses), floor
     return result
 
 
@@ -249,8 +249,8 @@ def test_a_loss_below_the_floor_fails_every_helper_as_impossible(tmp_path, helpe
     with pytest.raises(ScalingGateError) as error:
         helper(candidate, "reference")
     headline = str(error.value).splitlines()[0]
-    assert headline.startswith("IMPOSSIBLE: validation loss below the data's entropy floor of 1.4000 nats/token")
-    assert "w64-d1 (" in headline and "w48-d1 (" not in headline  # the sizes that breach it, with loss ± se
+    assert headline.startswith("IMPOSSIBLE: validation loss below the data's entropy floor, which no model can beat")
+    assert "< 1.4000)" in headline and "w64-d1 (" in headline and "w48-d1 (" not in headline  # loss ± se < floor
     assert "causal mask off by one" in headline and "labels are not shifted" in headline
     report = candidate.context.reports[-1]
     assert report.verdict == "failed"
@@ -275,7 +275,7 @@ def test_a_loss_below_the_floor_by_less_than_its_standard_error_is_possible(tmp_
     near.points[-1].losses = [2.86, 2.87, 2.88]  # within 0.05 of the floor: chance
     compute_multiplier(near, "reference")
     near.points[-1].losses = [2.84, 2.87, 2.88]  # one seed 0.06 below: impossible
-    with pytest.raises(ScalingGateError, match=r"IMPOSSIBLE: .* at w80-d1 \(2\.8400 ± 0\.0500\)"):
+    with pytest.raises(ScalingGateError, match=r"IMPOSSIBLE: .* at w80-d1 \(2\.8400 ± 0\.0500 < 2\.9000\) nats/token"):
         compute_multiplier(near, "reference")
 
 

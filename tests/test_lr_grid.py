@@ -10,6 +10,7 @@ import pytest
 
 from pytest_scaling.baseline import Baseline
 from pytest_scaling.cache import RunCache
+from pytest_scaling.data import get_source
 from pytest_scaling.errors import ScalingDataError
 from pytest_scaling.gate import GateContext, assert_on_curve
 from pytest_scaling.sweep import SizePoint, SweepResult, run_sweep
@@ -50,6 +51,7 @@ def test_halves_split_the_validation_loss(searched):
     for point in searched.points:  # ... and a half's error, the one its reported losses carry, sqrt(2) x
         chosen = [r for r in searched.runs if r.spec == point.spec and r.config["lr_multiplier"] == point.lr_multiplier]
         assert point.loss_se == [pytest.approx(math.sqrt(2) * r.loss_se) for r in chosen]
+        assert point.floor == get_source(SRC).floor_nats_per_token(point.spec["seq_len"]) < min(point.losses)
     by_m = {r.config["lr_multiplier"]: r.config["lr"] for r in searched.runs if r.spec == searched.points[0].spec}
     assert by_m[4.0] == pytest.approx(16 * by_m[0.25])
 

@@ -334,6 +334,49 @@ def test_a_model_that_sees_the_future_fails_in_one_line_and_trains_nothing(pytes
     assert not (cache / "runs").exists() or not any((cache / "runs").iterdir())
 
 
+LATE_PEEKING = '''
+class LatePeeking(torch.nn.Module):
+    """A bigram model whose logits from position 16 on also read the next token, beyond the probe's window."""
+
+    def __init__(self, spec):
+        super().__init__()
+        self.embed = torch.nn.Embedding(spec.vocab_size, spec.width)
+        self.mix = torch.nn.Linear(spec.width, spec.width)
+        self.head = torch.nn.Linear(spec.width, spec.vocab_size)
+
+    def forward(self, idx):
+        logits = self.head(torch.relu(self.mix(self.embed(idx))))
+        peek = torch.zeros_like(logits)
+        peek[:, 16:-1] = 30 * torch.nn.functional.one_hot(idx[:, 17:], logits.shape[-1]).to(logits.dtype)
+        return logits + peek
+
+
+@pytest.mark.scaling
+def test_late_peeking(scaling_sweep):
+    result = scaling_sweep(LatePeeking, SIZES, seeds=1, **OPTIONS)
+    assert_on_curve(result, baseline="reference")
+
+
+@pytest.mark.scaling
+def test_late_peeking_recorded(scaling_sweep):
+    result = scaling_sweep(LatePeeking, SIZES, seeds=1, **OPTIONS)
+    assert_on_curve(result, baseline="peeking")
+'''
+
+
+def test_a_loss_below_the_floor_fails_as_impossible_and_is_never_recorded(pytester, project):
+    make, run = project
+    make(more=LATE_PEEKING)
+    run("--scaling-update", "-k", "reference").assert_outcomes(passed=1, deselected=3)
+    result = run("--scaling-update", "-k", "peeking", "--scaling-markdown=report.md")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["*IMPOSSIBLE: validation loss below the data's entropy floor, which no model can "
+                                 "beat, at w16-d1 (*± 0.0*< 3.0*) nats/token*causal mask off by one*",
+                                 "*cannot record baseline 'peeking': IMPOSSIBLE: *"])  # fmt: skip
+    assert not (pytester.path / "scaling_baselines" / "peeking.json").exists()
+    assert "❌ IMPOSSIBLE" in (pytester.path / "report.md").read_text()
+
+
 def test_a_rootdir_taken_from_a_spaced_option_value_is_a_usage_error(pytester, project):
     _, run = project
     other = pytester.path.parent / f"{pytester.path.name}-other"
