@@ -2,9 +2,9 @@
 
 Per size of ``benchmarks/suite.py`` (and per variant factory): the code identity of the factory (the walk
 over its source, first call in this process and once warm), the behavioural probe (build, one forward and
-backward pass, fingerprint), and one training run of that size at the suite's budget, so the overhead
-reads as a share of a run. The trainer's own identity is computed once per process; its cold cost is
-printed too.
+backward pass, fingerprint, causality check), the causality check alone, and one training run of that
+size at the suite's budget, so the overhead reads as a share of a run. The trainer's own identity is
+computed once per process; its cold cost is printed too.
 
     python benchmarks/bench_identity.py [--no-train]
 """
@@ -18,14 +18,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import torch  # noqa: E402
 from suite import SIZES, SWEEP  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 from variants import no_attention, swiglu_rope  # noqa: E402
 
 from pytest_scaling import cache  # noqa: E402
+from pytest_scaling.causality import check_causal  # noqa: E402
 from pytest_scaling.data import get_source  # noqa: E402
-from pytest_scaling.identity import code_identity, probe_model  # noqa: E402
-from pytest_scaling.model import ModelSpec  # noqa: E402
+from pytest_scaling.identity import PROBE_SEED, PROBE_TOKENS, code_identity, probe_model  # noqa: E402
+from pytest_scaling.model import ModelSpec, resolve_factory  # noqa: E402
 from pytest_scaling.train import TrainConfig, train  # noqa: E402
 
 
@@ -50,13 +52,17 @@ def main() -> None:
         for size in SIZES:
             spec = ModelSpec(**size, vocab_size=source.vocab_size)
             probe, probe_s = timed(probe_model, factory, spec)
-            row = [f"w{spec.width}-d{spec.depth}", f"{probe.params.non_embedding:,}", f"{1000 * probe_s:.1f}"]
+            tokens = torch.randint(0, spec.vocab_size, (2, min(spec.seq_len, PROBE_TOKENS)))
+            _, causal_s = timed(check_causal, resolve_factory(factory)(spec), tokens, spec.vocab_size, PROBE_SEED, name)
+            row = [f"w{spec.width}-d{spec.depth}", f"{probe.params.non_embedding:,}", f"{1000 * probe_s:.1f}",
+                   f"{1000 * causal_s:.1f}"]  # fmt: skip
             if not args.no_train:
                 tokens = round(SWEEP["tokens_per_param"] * probe.params.non_embedding)
                 record, run_s = timed(train, factory, spec, TrainConfig(tokens=tokens), source)
                 row += [f"{run_s:.2f}", f"{100 * (probe_s + warm) / run_s:.2f}%"]
             rows.append(row)
-        headers = ["size", "params", "probe ms"] + ([] if args.no_train else ["run s", "identity / run"])
+        headers = ["size", "params", "probe ms", "causality ms"]
+        headers += [] if args.no_train else ["run s", "identity / run"]
         print(tabulate(rows, headers=headers))
 
 

@@ -18,7 +18,10 @@ noise is assumed) and u_i the normal score of z_i under it; with ``rtol`` a size
 deviation exceeds ``rtol`` instead. Being better than the curve always passes.
 
 A size with a diverged run (see :mod:`pytest_scaling.train`) is ``DIVERGED`` and fails ``assert_on_curve``
-and ``assert_beats_curve``; ``compute_multiplier`` fails when every run of a size diverged.
+and ``assert_beats_curve``; ``compute_multiplier`` fails when every run of a size diverged. A size with a
+run whose loss lies below the data's floor (``SizePoint.floor``) by more than the run's standard error is
+``IMPOSSIBLE``: every helper fails and nothing is recorded. A gain no architecture change plausibly gives
+(``IMPLAUSIBLE_MULTIPLIER``, or below the baseline's E at every size) is a warning in the report.
 
 Baselines: a helper that names a baseline file that does not exist fails with the command that records it
 (and the closest existing names); under ``--scaling-update`` it records it. The test that recorded a
