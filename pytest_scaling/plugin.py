@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from .ray_address import CONNECT_TIMEOUT
 from .topology import launch_rank
 
 _SEEDS_HELP = "seeds per size for sweeps that give a count (seeds=2); explicit seed lists are kept"
@@ -49,7 +50,23 @@ def _lr_grid(text: str) -> list[float]:
 
 def _workers(text: str) -> int | str:
     """``auto`` or an integer >= 1."""
-    return "auto" if text.strip() == "auto" else _int_at_least(1)(text)
+    if text.strip() == "auto":
+        return "auto"
+    try:
+        return _int_at_least(1)(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected auto or an integer >= 1, got {text!r}") from None
+
+
+def _seconds(text: str) -> float:
+    """A finite number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+    return value
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -77,6 +94,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="where a sweep's runs train: local (the default) or ray (Ray tasks)")  # fmt: skip
     group.addoption("--scaling-ray-address", metavar="ADDR",
                     help="the Ray cluster (default: $RAY_ADDRESS, else a local instance for the session)")  # fmt: skip
+    group.addoption("--scaling-ray-timeout", metavar="SECONDS", type=_seconds,
+                    help="how long the Ray cluster's address may take to accept a connection before the sweep "
+                         f"fails (default: {CONNECT_TIMEOUT:g})")  # fmt: skip
     group.addoption("--scaling-ray-cpus", metavar="N", type=_int_at_least(1),
                     help="CPUs each run's Ray task asks for when it trains on CPUs (default: 1)")  # fmt: skip
     group.addoption("--scaling-lr-grid", metavar="M,M,...", type=_lr_grid,
@@ -94,6 +114,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("scaling_backend", "where a sweep's runs train: local or ray", default="local")
     parser.addini("scaling_ray_address", "the Ray cluster's address (default: $RAY_ADDRESS, else local)", default="")
     parser.addini("scaling_ray_cpus", "CPUs each run's Ray task asks for on CPUs", default="1")
+    parser.addini("scaling_ray_timeout", "seconds the Ray cluster's address may take to accept a connection",
+                  default=f"{CONNECT_TIMEOUT:g}")  # fmt: skip
     parser.addini("scaling_lr_grid", "learning-rate multipliers each size searches, e.g. 0.25,0.5,1,2", default="")
 
 
@@ -190,13 +212,14 @@ def _backend(config: pytest.Config) -> object:
     try:
         ray_or_error()
         cpus = config.getoption("scaling_ray_cpus") or _int_at_least(1)(config.getini("scaling_ray_cpus"))
+        timeout = config.getoption("scaling_ray_timeout") or _seconds(config.getini("scaling_ray_timeout"))
     except (ScalingError, argparse.ArgumentTypeError) as exc:
         raise pytest.UsageError(f"--scaling-backend ray: {exc}") from None
     address = config.getoption("scaling_ray_address") or config.getini("scaling_ray_address") or None
     if getattr(config, "workerinput", None) is not None and not (address or os.environ.get("RAY_ADDRESS")):
         raise pytest.UsageError("--scaling-backend ray under pytest-xdist would start a Ray instance per worker: "
                                 "start one (`ray start --head`), pass --scaling-ray-address, or drop -n")  # fmt: skip
-    return RayBackend(address, cpus)
+    return RayBackend(address, cpus, timeout)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

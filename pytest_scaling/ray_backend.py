@@ -25,6 +25,7 @@ from .cache import RunCache, digest, run_key_inputs
 from .data import DataSource
 from .errors import ScalingError, raise_warnings, run_catching_warnings
 from .hardware import available_cores
+from .ray_address import ADDRESS_FIX, CONNECT_TIMEOUT, wait_reachable
 from .train import RunRecord, TrainConfig, train
 
 __all__ = ["RayBackend", "ray_or_error", "shutdown"]
@@ -49,10 +50,14 @@ class RayBackend:
 
     address: str | None = None
     cpus_per_run: int = 1
+    connect_timeout: float = CONNECT_TIMEOUT  # seconds the cluster's address may take to accept a connection
 
     def __post_init__(self) -> None:
         if isinstance(self.cpus_per_run, bool) or not isinstance(self.cpus_per_run, int) or self.cpus_per_run < 1:
             raise ScalingError(f"cpus_per_run must be an int >= 1, got {self.cpus_per_run!r}")
+        timeout = self.connect_timeout
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout < float("inf"):
+            raise ScalingError(f"connect_timeout must be a number of seconds > 0, got {timeout!r}")
 
     @property
     def local(self) -> bool:
@@ -65,11 +70,18 @@ class RayBackend:
         ray = ray_or_error()
         if not ray.is_initialized():
             local = self.local
-            ray.init(
-                address=self.address, num_cpus=available_cores() if local else None, include_dashboard=False,
-                logging_level="ERROR", runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(filter(None, sys.path))}}
-                if local else None,
-            )  # fmt: skip
+            address = self.address or os.environ.get("RAY_ADDRESS")
+            if not local:
+                wait_reachable(address, self.connect_timeout)
+            paths = {"env_vars": {"PYTHONPATH": os.pathsep.join(filter(None, sys.path))}}
+            try:
+                ray.init(address=self.address, num_cpus=available_cores() if local else None, include_dashboard=False,
+                         logging_level="ERROR", runtime_env=paths if local else None)  # fmt: skip
+            except Exception as exc:  # Ray's own errors carry pages of context and no address
+                where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+                reason = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+                raise ScalingError(f"cannot connect to {where}: {type(exc).__name__}: {reason.strip()}"
+                                   + (ADDRESS_FIX if address else "")) from None  # fmt: skip
             if local:
                 _STARTED.append(ray)
         return ray

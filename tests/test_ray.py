@@ -159,7 +159,26 @@ def test_scaling_backend_ray_trains_on_its_own_local_instance_and_the_local_back
     local.stdout.fnmatch_lines(["*6 runs, 0 trained now*"])
 
 
+@pytest.mark.parametrize("address", ["127.0.0.1:1", "ray://127.0.0.1:1"])
+def test_an_address_without_a_cluster_fails_in_one_line_within_the_timeout(pytester, monkeypatch, address):
+    pytester.makepyfile(test_sweep=PLUGIN_TEST)
+    pytester.makeini("[pytest]\nscaling_ray_timeout = 2\n")
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    start = time.monotonic()
+    result = pytester.runpytest_subprocess("--scaling", "--scaling-backend=ray", f"--scaling-ray-address={address}",
+                                           "-p", "no:cacheprovider", timeout=120)  # fmt: skip
+    elapsed = time.monotonic() - start
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([f"*scaling_sweep: cannot reach the Ray cluster at {address} within 2 s "
+                                 "(Connection refused); start the cluster (`ray start --head`) or fix "
+                                 "--scaling-ray-address*--scaling-ray-timeout sets the wait"])  # fmt: skip
+    assert "Traceback" not in result.stdout.str() and "ray[client]" not in result.stdout.str()
+    print(f"failed after {elapsed:.1f} s (pytest start-up included)")
+
+
 @pytest.mark.parametrize("args, message", [
+    (["--scaling-backend=ray", "--scaling-ray-timeout=0"], "expected a number of seconds > 0, got '0'"),
+    (["--scaling-backend=ray", "--scaling-ray-timeout=soon"], "expected a number of seconds > 0, got 'soon'"),
     (["--scaling-backend=ray", "--scaling-ray-cpus=0"], "expected an integer >= 1"),
     (["--scaling-backend=dask"], "invalid choice: 'dask'"),
 ])  # fmt: skip
