@@ -182,7 +182,8 @@ def _missing(name: str, path: Path, nodeid: str) -> str:
     known = (f"; did you mean {' or '.join(repr(c) for c in close)}?" if close
              else f"; existing baselines in {path.parent}: {', '.join(existing)}" if existing else "")  # fmt: skip
     command = "pytest --scaling --scaling-update" + (f" {shlex.quote(nodeid)}" if nodeid else "")
-    return f"baseline {name!r} does not exist ({path}){known}. To record it from this test: {command}"
+    stop = "" if known.endswith("?") else "."
+    return f"baseline {name!r} does not exist ({path}){known}{stop} To record it from this test: {command}"
 
 
 def _owns(nodeid: str, path: Path) -> bool:

@@ -153,9 +153,11 @@ def _seeds(seeds) -> list[int]:
         if seeds < 1:
             raise ScalingDataError(f"seeds must be >= 1, got {seeds}")
         return list(range(seeds))
-    seeds = list(seeds)
-    if not seeds or len(set(seeds)) != len(seeds) or not all(isinstance(s, int) for s in seeds):
-        raise ScalingDataError(f"seeds must be a count or a list of distinct ints, got {seeds}")
+    given = seeds
+    seeds = list(seeds) if isinstance(seeds, list | tuple | range) else []
+    if not seeds or len(set(seeds)) != len(seeds) or not all(isinstance(s, int) and not isinstance(s, bool)
+                                                              for s in seeds):  # fmt: skip
+        raise ScalingDataError(f"seeds must be a count or a list of distinct ints, got {given!r}")
     return seeds
 
 
@@ -222,6 +224,11 @@ def run_sweep(
     for (spec, rung_tokens), budget in zip(specs, budgets, strict=True):
         probe = probe_model(build, spec)
         counted = probe.params
+        label = f"w{spec.width}-d{spec.depth}"
+        if counted.non_embedding < 1:
+            raise ScalingDataError(f"size {label}: the model has 0 non-embedding parameters (all {counted.total:,} "
+                                   "are embeddings or the output head), so it has no place on a scaling law's "
+                                   "axis N; give it layers between the embedding and the head")  # fmt: skip
         if max_params is not None and counted.non_embedding > max_params:
             skipped.append({**spec.to_dict(), "params": counted.non_embedding})
             continue
@@ -232,7 +239,9 @@ def run_sweep(
             tokens = round(budget / per_token)
         else:
             tokens = round((20.0 if tokens_per_param is None else tokens_per_param) * counted.non_embedding)
-        tokens = max(1, tokens)
+        if tokens < spec.seq_len:
+            raise ScalingDataError(f"size {label}: a budget of {tokens:,} training tokens is less than one sequence "
+                                   f"of {spec.seq_len}; raise tokens_per_param or flops")  # fmt: skip
         plan.append((spec, tokens, per_token * tokens, probe.fingerprint))
     if not plan:
         smallest = min(s["params"] for s in skipped)

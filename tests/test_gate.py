@@ -168,7 +168,8 @@ def test_a_missing_baseline_fails_with_the_command_that_records_it(tmp_path):
         assert_on_curve(sweep(np.random.default_rng(1), tmp_path=tmp_path, nodeid=nodeid), "reference")
     assert not (tmp_path / "reference.json").exists()
     assert_on_curve(sweep(np.random.default_rng(1), tmp_path=tmp_path, update=True), "reference")
-    with pytest.raises(ScalingGateError, match="baseline 'refernce' does not exist.*did you mean 'reference'"):
+    misspelled = r"baseline 'refernce' does not exist.*did you mean 'reference'\? To record it"
+    with pytest.raises(ScalingGateError, match=misspelled):
         compute_multiplier(sweep(np.random.default_rng(2), tmp_path=tmp_path), "refernce")
     with pytest.raises(ScalingGateError, match="'other' does not exist.*existing baselines in .*: reference"):
         assert_exponent(sweep(np.random.default_rng(2), tmp_path=tmp_path), "other")

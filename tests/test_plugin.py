@@ -105,7 +105,8 @@ def test_scaling_only_deselects_other_tests(pytester, project):
         (["--scaling-seeds", "two"], "expected a number"),
         (["--scaling-max-params", "1.5"], "expected an integer"),
         (["--scaling-device", "tpu"], "invalid choice"),
-        (["--scaling-workers", "0"], "expected an integer >= 1"),
+        (["--scaling-workers", "0"], "expected auto or an integer >= 1, got '0'"),
+        (["--scaling-workers=abc"], "expected auto or an integer >= 1, got 'abc'"),
         (["--scaling-seeds", "inf"], "expected an integer >= 1, got 'inf'"),
         (["--scaling-max-params", "inf"], "expected an integer >= 1, got 'inf'"),
         (["--scaling-lr-grid=0.5,0"], "expected distinct numbers > 0 separated by commas, got '0.5,0'"),
@@ -122,7 +123,7 @@ def test_bad_option_values_are_usage_errors(project, args, message):
 @pytest.mark.parametrize(
     "line, message",
     [("scaling_device = tpu", "scaling_device must be auto, cpu or cuda"),
-     ("scaling_workers = many", "scaling_workers: expected a number"),
+     ("scaling_workers = many", "scaling_workers: expected auto or an integer >= 1, got 'many'"),
      ("scaling_max_params = inf", "scaling_max_params: expected an integer >= 1, got 'inf'"),
      ("scaling_lr_grid = 1,1", "scaling_lr_grid: expected distinct numbers > 0")],
 )  # fmt: skip

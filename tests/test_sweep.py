@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+import torch
 
 from pytest_scaling.cache import RunCache
 from pytest_scaling.errors import ScalingDataError
@@ -26,11 +27,35 @@ SRC = "synthetic:docs=512,val_docs=64"
         (dict(tokens_per_param=0), "tokens_per_param must be a finite number > 0, got 0"),
         (dict(max_params=math.inf), "max_params must be a finite number > 0, got inf"),
         (dict(seeds=0), "seeds must be >= 1"),
+        (dict(seeds="2"), "seeds must be a count or a list of distinct ints, got '2'"),
+        (dict(seeds=[1, 1]), "seeds must be a count or a list of distinct ints, got [1, 1]"),
+        (dict(flops=1e3), "size w16-d1: a budget of 0 training tokens is less than one sequence of 32; raise "),
     ],
 )
 def test_bad_arguments_fail_before_training(tmp_path, options, message):
     with pytest.raises(ScalingDataError, match=message.replace("[", r"\[").replace("(", r"\(")):
         run_sweep("gpt", SIZES, data=SRC, cache=RunCache(tmp_path), **options)
+    assert not (tmp_path / "runs").exists()
+
+
+class _EmbeddingsOnly(torch.nn.Module):
+    """An embedding and an untied head: nothing between them."""
+
+    def __init__(self, spec):
+        super().__init__()
+        self.embed = torch.nn.Embedding(spec.vocab_size, spec.width)
+        self.head = torch.nn.Linear(spec.width, spec.vocab_size, bias=False)
+
+    def forward(self, idx):
+        return self.head(self.embed(idx))
+
+    def get_output_embeddings(self):
+        return self.head
+
+
+def test_a_model_without_non_embedding_parameters_is_one_line_naming_the_size(tmp_path):
+    with pytest.raises(ScalingDataError, match=r"^size w16-d1: the model has 0 non-embedding parameters \(all "):
+        run_sweep(_EmbeddingsOnly, SIZES, data=SRC, cache=RunCache(tmp_path))
     assert not (tmp_path / "runs").exists()
 
 
