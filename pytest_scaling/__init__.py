@@ -8,7 +8,7 @@ shadow it. Use ``pytest_scaling.fit.fit`` or ``pytest_scaling.train.train`` for 
 
 from importlib import import_module
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _EXPORTS = {
     "ScalingError": "errors",

@@ -373,3 +373,15 @@ def test_cli_shows_a_progress_bar_on_a_terminal_and_nothing_extra_with_json():
     assert "validation loss" in stdout and re.search(r"training: +\d+%\|.*\| [\d.]+k?/65\.5k", shown)
     stdout, shown = _in_a_terminal([*args, "--json"])
     assert json.loads(stdout)["tokens"] == 65536 and "training" not in shown
+
+
+def test_the_version_has_one_source():
+    """The installed distribution's version is the package's ``__version__``; pyproject.toml reads it."""
+    import importlib.metadata
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib", reason="tomllib needs Python 3.11")
+
+    assert importlib.metadata.version("pytest-scaling") == __version__
+    project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())["project"]
+    assert "version" not in project and project["dynamic"] == ["version"]
