@@ -141,7 +141,7 @@ def _load(path: Path, result: SweepResult) -> Baseline:
 
 def _floor_breaches(result: SweepResult) -> dict[int, str]:
     """Per size (its index) whose data knows its loss floor, its worst run whose validation loss lies below
-    the floor by more than the run's standard error, as ``"label (loss ± se, floor F)"``."""
+    the floor by more than the run's standard error, as ``"label (loss ± se < floor)"``."""
     breaches = {}
     for i, point in enumerate(result.points):
         if point.floor is None:
