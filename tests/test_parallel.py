@@ -170,7 +170,7 @@ from pytest_scaling.sweep import run_sweep
 
 if __name__ == "__main__":
     sizes = [dict(width=16, depth=1, seq_len=32), dict(width=64, depth=2, seq_len=32)]
-    run_sweep("gpt", sizes, tokens_per_param=200, data="synthetic:docs=512,val_docs=64", threads=1,
+    run_sweep("gpt", sizes, tokens_per_param=50, data="synthetic:docs=512,val_docs=64", threads=1,
               eval_tokens=1024, cache=RunCache(sys.argv[1]), workers=2)
 """
 

@@ -139,16 +139,17 @@ def test_bad_ini_value_is_a_usage_error(pytester, project, line, message):
 def test_workers_option_trains_the_sweep_on_worker_processes(pytester, project):
     _, run = project
     cache = pytester.path / "own-cache"
-    result = run("--scaling-update", f"--scaling-cache={cache}", "--scaling-workers=2", "-q", subprocess=True)
+    result = run("--scaling-update", f"--scaling-cache={cache}", "--scaling-workers=2", "--scaling-seeds=1", "-q",
+                 subprocess=True)  # fmt: skip
     result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines(["*6 runs, 6 trained now*"])
-    progress = [line for line in result.outlines if re.match(r"\[\d/6\] w\d+-d1 seed [01]  loss \d\.\d{4}  ", line)]
-    assert len(progress) == 6 and progress[-1].startswith("[6/6]") and progress[-1].endswith("ETA 0:00")
-    again = run("--scaling", f"--scaling-cache={cache}", subprocess=True)
+    result.stdout.fnmatch_lines(["*3 runs, 3 trained now*"])
+    progress = [line for line in result.outlines if re.match(r"\[\d/3\] w\d+-d1 seed 0  loss \d\.\d{4}  ", line)]
+    assert len(progress) == 3 and progress[-1].startswith("[3/3]") and progress[-1].endswith("ETA 0:00")
+    again = run("--scaling", f"--scaling-cache={cache}", "--scaling-seeds=1")
     again.assert_outcomes(passed=2)
-    assert "[1/6]" not in again.stdout.str()  # runs served from the cache stay silent
+    assert "[1/3]" not in again.stdout.str()  # runs served from the cache stay silent
     records = [json.loads(p.read_text())["record"] for p in (cache / "runs").iterdir()]
-    assert len(records) == 6 and all(r["config"]["threads"] for r in records)  # a worker's share of the cores
+    assert len(records) == 3 and all(r["config"]["threads"] for r in records)  # a worker's share of the cores
 
 
 def test_a_missing_baseline_fails_until_update_records_it(pytester, project):
@@ -455,10 +456,11 @@ def test_xdist_workers_merge_into_one_report(pytester, project):
     make, run = project
     make(more=CRIPPLED.replace('"reference"', '"crippled"'))
     run("--scaling-update").assert_outcomes(passed=3)  # warm the cache and record both baselines
-    result = run("-n", "2", "--scaling", "--scaling-retrain", "--scaling-json=merged.json", subprocess=True)
+    result = run("-n", "2", "--scaling", "--scaling-retrain", "--scaling-seeds=1", "--scaling-json=merged.json",
+                 subprocess=True)  # fmt: skip
     result.assert_outcomes(passed=3)
-    assert result.stdout.str().count("6 runs, 6 trained now") == 2  # the workers share the session's start
-    assert len(re.findall(r"\[gw[01]\] \[\d/6\] w\d+-d1 seed [01]  loss ", result.stdout.str())) == 12
+    assert result.stdout.str().count("3 runs, 3 trained now") == 2  # the workers share the session's start
+    assert len(re.findall(r"\[gw[01]\] \[\d/3\] w\d+-d1 seed 0  loss ", result.stdout.str())) == 6
     nodeids = {t["nodeid"].split("::")[-1] for t in json.loads((pytester.path / "merged.json").read_text())["tests"]}
     assert nodeids == {"test_reference", "test_crippled"}
     out = result.stdout.str()
@@ -471,12 +473,12 @@ def test_torchrun_two_ranks_only_rank0_writes(pytester, shared_cache):
     env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
            "--master_port", str(free_port()), "-m", "pytest", "-p", "no:cacheprovider", "--scaling-update",
-           "--scaling-device", "cpu",  # two CPU ranks (gloo), also where a single GPU is present
+           "--scaling-device", "cpu", "--scaling-seeds=1",  # two CPU ranks (gloo), even beside a GPU
            f"--scaling-cache={shared_cache / 'ddp'}", "--scaling-json=ddp.json", "test_scaling.py"]  # fmt: skip
     proc = subprocess.run(cmd, cwd=pytester.path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert proc.stdout.count("= scaling =") == 1  # one summary, from rank 0
-    assert proc.stdout.count("[6/6] w") == 1  # progress from rank 0 only
+    assert proc.stdout.count("[3/3] w") == 1  # progress from rank 0 only
     assert (pytester.path / "scaling_baselines" / "reference.json").exists()
     assert json.loads((pytester.path / "ddp.json").read_text())["tests"]
 

@@ -24,7 +24,7 @@ from tests.helpers import start_sweep_until_a_run_is_stored
 ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'pytest-scaling[ray]'")
 
 SIZES = [dict(width=16, depth=1, seq_len=32), dict(width=24, depth=1, seq_len=32)]
-TINY = dict(tokens_per_param=20, data="synthetic:docs=512,val_docs=64", threads=1, eval_tokens=1024, seeds=2,
+TINY = dict(tokens_per_param=4, data="synthetic:docs=512,val_docs=64", threads=1, eval_tokens=1024, seeds=2,
             batch_tokens=512)  # fmt: skip
 
 
@@ -118,7 +118,7 @@ from pytest_scaling.sweep import run_sweep
 
 if __name__ == "__main__":
     sizes = [dict(width=16, depth=1, seq_len=32), dict(width=96, depth=3, seq_len=32)]
-    run_sweep("gpt", sizes, tokens_per_param=200, data="synthetic:docs=512,val_docs=64", threads=1,
+    run_sweep("gpt", sizes, tokens_per_param=50, data="synthetic:docs=512,val_docs=64", threads=1,
               eval_tokens=1024, cache=RunCache(sys.argv[1]), backend="ray")
 """
 
@@ -142,7 +142,7 @@ SIZES = [dict(width=16, depth=1, seq_len=32), dict(width=24, depth=1, seq_len=32
 
 @pytest.mark.scaling
 def test_reference(scaling_sweep):
-    result = scaling_sweep("gpt", SIZES, seeds=2, tokens_per_param=4, eval_tokens=1024, batch_tokens=512,
+    result = scaling_sweep("gpt", SIZES, seeds=1, tokens_per_param=4, eval_tokens=1024, batch_tokens=512,
                            data="synthetic:docs=512,val_docs=64")
     assert result.runs and all(r.config["threads"] == 1 for r in result.runs if not r.cached)
     assert_on_curve(result, baseline="reference")
@@ -156,7 +156,7 @@ def test_scaling_backend_ray_trains_on_its_own_local_instance_and_the_local_back
                                   ).assert_outcomes(passed=1)  # fmt: skip
     local = pytester.runpytest_subprocess("--scaling", "--scaling-workers=1", "-p", "no:cacheprovider")
     local.assert_outcomes(passed=1)
-    local.stdout.fnmatch_lines(["*6 runs, 0 trained now*"])
+    local.stdout.fnmatch_lines(["*3 runs, 0 trained now*"])
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1:1", "ray://127.0.0.1:1"])

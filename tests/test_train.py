@@ -367,12 +367,12 @@ def _in_a_terminal(args: list[str]) -> tuple[str, str]:
 
 
 def test_cli_shows_a_progress_bar_on_a_terminal_and_nothing_extra_with_json():
-    args = ["train", "--width", "16", "--depth", "1", "--seq-len", "32", "--tokens", "65536", "--data", SRC,
+    args = ["train", "--width", "16", "--depth", "1", "--seq-len", "32", "--tokens", "16384", "--data", SRC,
             "--threads", "1"]  # fmt: skip
     stdout, shown = _in_a_terminal(args)
-    assert "validation loss" in stdout and re.search(r"training: +\d+%\|.*\| [\d.]+k?/65\.5k", shown)
+    assert "validation loss" in stdout and re.search(r"training: +\d+%\|.*\| [\d.]+k?/16\.4k", shown)
     stdout, shown = _in_a_terminal([*args, "--json"])
-    assert json.loads(stdout)["tokens"] == 65536 and "training" not in shown
+    assert json.loads(stdout)["tokens"] == 16384 and "training" not in shown
 
 
 def test_the_version_has_one_source():
