@@ -154,7 +154,10 @@ def _seeds(seeds) -> list[int]:
             raise ScalingDataError(f"seeds must be >= 1, got {seeds}")
         return list(range(seeds))
     given = seeds
-    seeds = list(seeds) if isinstance(seeds, list | tuple | range) else []
+    try:
+        seeds = [] if isinstance(seeds, str | bytes) else list(seeds)
+    except TypeError:
+        seeds = []
     if not seeds or len(set(seeds)) != len(seeds) or not all(isinstance(s, int) and not isinstance(s, bool)
                                                               for s in seeds):  # fmt: skip
         raise ScalingDataError(f"seeds must be a count or a list of distinct ints, got {given!r}")
