@@ -90,19 +90,20 @@ def _fail(message: str):
 def _load_or_record(result: SweepResult, baseline: str | Baseline, check: str) -> Baseline | None:
     """The baseline to compare with, or None when this call recorded it (reported as such)."""
     __tracebackhide__ = True
-    impossible = _impossible(result)
+    breaches = _floor_breaches(result)
     if isinstance(baseline, Baseline):
-        if impossible:
-            _fail_impossible(result, baseline, check, impossible)
+        if breaches:
+            _fail_impossible(result, baseline, check, breaches)
         return baseline
     ctx = _context(result)
     path = Path(baseline) if str(baseline).endswith(".json") else ctx.baselines_dir / f"{baseline}.json"
     name = path.stem
     recording = not path.exists() or (ctx.update and _owns(ctx.nodeid, path))
-    if impossible:
+    if breaches:
         if not recording:
-            _fail_impossible(result, _load(path, result), check, impossible)
-        _fail(f"cannot record baseline {name!r}: {impossible}" if ctx.update else impossible)
+            _fail_impossible(result, _load(path, result), check, breaches)
+        why = _impossible(breaches)
+        _fail(f"cannot record baseline {name!r}: {why}" if ctx.update else why)
     if not path.exists() and not ctx.update:
         _fail(_missing(name, path, ctx.nodeid))
     if recording:
@@ -146,29 +147,26 @@ def _floor_breaches(result: SweepResult) -> dict[int, str]:
     for i, point in enumerate(result.points):
         if point.floor is None:
             continue
-        errors = point.loss_se or [None] * len(point.losses)
-        below = [(loss, se or 0.0) for loss, se in zip(point.losses, errors, strict=True)
-                 if math.isfinite(loss) and loss + (se or 0.0) < point.floor]  # fmt: skip
+        errors = [se or 0.0 for se in point.loss_se or [None] * len(point.losses)]  # unknown: 0
+        below = [(loss, se) for loss, se in zip(point.losses, errors, strict=True)
+                 if math.isfinite(loss) and loss + se < point.floor]  # fmt: skip
         if below:
             loss, se = min(below)
             breaches[i] = f"{point.label} ({loss:.4f} ± {se:.4f} < {point.floor:.4f})"
     return breaches
 
 
-def _impossible(result: SweepResult) -> str:
-    """Why the sweep's losses are impossible (empty: they are not)."""
-    breaches = _floor_breaches(result)
-    if not breaches:
-        return ""
+def _impossible(breaches: dict[int, str]) -> str:
+    """Why the sweep's losses are impossible, from its :func:`_floor_breaches`."""
     return (f"IMPOSSIBLE: validation loss below the data's entropy floor, which no model can beat, at "
             f"{', '.join(breaches.values())} nats/token; {LEAK_CAUSES}")
 
 
-def _fail_impossible(result: SweepResult, base: Baseline, check: str, message: str):
-    """Report the sweep against ``base`` with its impossible sizes marked ``IMPOSSIBLE``, and fail."""
+def _fail_impossible(result: SweepResult, base: Baseline, check: str, breaches: dict[int, str]):
+    """Report the sweep against ``base`` with its ``breaches`` marked ``IMPOSSIBLE``, and fail."""
     __tracebackhide__ = True
+    message = _impossible(breaches)
     comp = compare(result, base.curve)
-    breaches = _floor_breaches(result)
     for i, row in enumerate(comp.rows):
         row.verdict = "IMPOSSIBLE" if i in breaches else None
     _context(result).reports.append(_report(result, base, check, "failed", message, comp))
