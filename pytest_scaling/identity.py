@@ -550,5 +550,5 @@ def probe_model(factory: object, spec: ModelSpec) -> ModelProbe:
     digest = hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16]
     name = getattr(build, "__qualname__", None) or type(model).__name__
     with _deterministic():
-        check_causal(model, batch[:, :-1], spec.vocab_size, PROBE_SEED, f"{name} at w{spec.width}-d{spec.depth}")
+        check_causal(model, batch[:, :-1], spec.vocab_size, PROBE_SEED, f"{name} at {spec.label}")
     return ModelProbe(params, digest)

@@ -78,6 +78,11 @@ class ModelSpec:
             raise ScalingDataError(f"rope needs an even head dim, got {self.head_dim}")
 
     @property
+    def label(self) -> str:
+        """``w<width>-d<depth>``: the size's name in messages and reports."""
+        return f"w{self.width}-d{self.depth}"
+
+    @property
     def n_heads(self) -> int:
         """Heads actually used: ``heads``, or the default rule (head dim 32, else 16, else 1 head)."""
         if self.heads is not None:

@@ -227,11 +227,11 @@ def run_sweep(
     for (spec, rung_tokens), budget in zip(specs, budgets, strict=True):
         probe = probe_model(build, spec)
         counted = probe.params
-        label = f"w{spec.width}-d{spec.depth}"
         if counted.non_embedding < 1:
-            raise ScalingDataError(f"size {label}: the model has 0 non-embedding parameters (all {counted.total:,} "
-                                   "are embeddings or the output head), so it has no place on a scaling law's "
-                                   "axis N; give it layers between the embedding and the head")  # fmt: skip
+            raise ScalingDataError(f"size {spec.label}: the model has 0 non-embedding parameters (all "
+                                   f"{counted.total:,} are embeddings or the output head), so it has no place on "
+                                   "a scaling law's axis N; give it layers between the embedding and the head"
+                                   )  # fmt: skip
         if max_params is not None and counted.non_embedding > max_params:
             skipped.append({**spec.to_dict(), "params": counted.non_embedding})
             continue
@@ -243,8 +243,8 @@ def run_sweep(
         else:
             tokens = round((20.0 if tokens_per_param is None else tokens_per_param) * counted.non_embedding)
         if tokens < spec.seq_len:
-            raise ScalingDataError(f"size {label}: a budget of {tokens:,} training tokens is less than one sequence "
-                                   f"of {spec.seq_len}; raise tokens_per_param or flops")  # fmt: skip
+            raise ScalingDataError(f"size {spec.label}: a budget of {tokens:,} training tokens is less than one "
+                                   f"sequence of {spec.seq_len}; raise tokens_per_param or flops")  # fmt: skip
         plan.append((spec, tokens, per_token * tokens, probe.fingerprint))
     if not plan:
         smallest = min(s["params"] for s in skipped)
