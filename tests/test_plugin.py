@@ -317,40 +317,24 @@ class Peeking(torch.nn.Module):
         return self.head(x + x.roll(-1, dims=1))
 
 
-@pytest.mark.scaling
-def test_peeking(scaling_sweep):
-    result = scaling_sweep(Peeking, SIZES, seeds=1, **OPTIONS)
-    assert_on_curve(result, baseline="reference")
-'''
-
-
-def test_a_model_that_sees_the_future_fails_in_one_line_and_trains_nothing(pytester, project):
-    make, run = project
-    make(more=PEEKING)
-    cache = pytester.path / "own-cache"
-    result = run("--scaling", f"--scaling-cache={cache}", "-k", "peeking")
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*scaling_sweep: Peeking at w16-d1 is not causal: its logits at position 0 change "
-                                 "when token 1 changes, tokens it must not see*is_causal=True*"])  # fmt: skip
-    assert "Traceback" not in result.stdout.str()
-    assert not (cache / "runs").exists() or not any((cache / "runs").iterdir())
-
-
-LATE_PEEKING = '''
-class LatePeeking(torch.nn.Module):
+class LatePeeking(Peeking):
     """A bigram model whose logits from position 16 on also read the next token, beyond the probe's window."""
 
     def __init__(self, spec):
-        super().__init__()
-        self.embed = torch.nn.Embedding(spec.vocab_size, spec.width)
+        super().__init__(spec)
         self.mix = torch.nn.Linear(spec.width, spec.width)
-        self.head = torch.nn.Linear(spec.width, spec.vocab_size)
 
     def forward(self, idx):
         logits = self.head(torch.relu(self.mix(self.embed(idx))))
         peek = torch.zeros_like(logits)
         peek[:, 16:-1] = 30 * torch.nn.functional.one_hot(idx[:, 17:], logits.shape[-1]).to(logits.dtype)
         return logits + peek
+
+
+@pytest.mark.scaling
+def test_peeking(scaling_sweep):
+    result = scaling_sweep(Peeking, SIZES, seeds=1, **OPTIONS)
+    assert_on_curve(result, baseline="reference")
 
 
 @pytest.mark.scaling
@@ -366,11 +350,23 @@ def test_late_peeking_recorded(scaling_sweep):
 '''
 
 
+def test_a_model_that_sees_the_future_fails_in_one_line_and_trains_nothing(pytester, project):
+    make, run = project
+    make(more=PEEKING)
+    cache = pytester.path / "own-cache"
+    result = run("--scaling", f"--scaling-cache={cache}", "-k", "test_peeking")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*scaling_sweep: Peeking at w16-d1 is not causal: its logits at position 0 change "
+                                 "when token 1 changes, tokens it must not see*is_causal=True*"])  # fmt: skip
+    assert "Traceback" not in result.stdout.str()
+    assert not (cache / "runs").exists() or not any((cache / "runs").iterdir())
+
+
 def test_a_loss_below_the_floor_fails_as_impossible_and_is_never_recorded(pytester, project):
     make, run = project
-    make(more=LATE_PEEKING)
-    run("--scaling-update", "-k", "reference").assert_outcomes(passed=1, deselected=3)
-    result = run("--scaling-update", "-k", "peeking", "--scaling-markdown=report.md")
+    make(more=PEEKING)
+    run("--scaling-update", "-k", "reference").assert_outcomes(passed=1, deselected=4)
+    result = run("--scaling-update", "-k", "late_peeking", "--scaling-markdown=report.md")
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(["*IMPOSSIBLE: validation loss below the data's entropy floor, which no model can "
                                  "beat, at w16-d1 (*± 0.0*< 3.0*) nats/token*causal mask off by one*",
