@@ -14,11 +14,13 @@ from pytest_scaling.data import (
     BinSource,
     ByteSource,
     DataSource,
+    PyCodeSource,
     StdlibSource,
     SyntheticSource,
     TopicSource,
     get_source,
 )
+from pytest_scaling.data.pycode import PYCODE_BYTES
 from pytest_scaling.errors import ScalingDataError
 
 SMALL = "synthetic:docs=512,val_docs=64"
@@ -296,6 +298,49 @@ def test_stdlib_source():
     assert all(f.suffix == ".py" and "site-packages" not in f.parts for f in files[:50])
     text = bytes(source.split("train")[:2000])
     assert b"def " in text or b"import " in text
+
+
+def test_pycode_is_frozen_real_text_the_tokenizer_reproduces():
+    source = get_source("pycode")
+    assert isinstance(source, PyCodeSource) and source is get_source("pycode")
+    tokens = source._tokens()
+    assert len(tokens) == 4_577_545 and tokens.dtype == np.dtype("<u2") and int(tokens.max()) < source.vocab_size
+    assert hashlib.sha256(tokens.tobytes()).hexdigest()[:16] == source.identity["hash"] == "666b41f46a48813b"
+    assert source.entropy_nats_per_token is None and 2.0 < source.bytes_per_token < 2.3
+    train, val = source.split("train"), source.split("val")
+    assert len(train) + len(val) == len(tokens) and (val == 0).sum() >= 40  # tens of whole held-out files
+    tokenizers = pytest.importorskip("tokenizers", reason="the 'tokenizers' package is not installed")
+    tokenizer = tokenizers.Tokenizer.from_file(str(PyCodeSource.tokenizer_path()))
+    assert tokenizer.get_vocab_size() == source.vocab_size and tokenizer.token_to_id("<|file|>") == 0
+    files = np.flatnonzero(val == 0)
+    text = tokenizer.decode(val[files[0] + 1 : files[1]].tolist())  # one held-out file, decoded
+    assert "def " in text or "import " in text or "class " in text
+    assert tokenizer.encode(text).ids == val[files[0] + 1 : files[1]].tolist()  # the committed BPE made the ids
+
+
+def test_pycode_bytes_is_the_same_text_split_at_the_same_place():
+    bpe, raw = get_source("pycode"), get_source("pycode:bytes")
+    assert raw.vocab_size == 256 and raw.bytes_per_token == 1.0 and raw.identity["level"] == "bytes"
+    assert raw.identity["hash"] == bpe.identity["hash"]  # one frozen corpus, two views
+    tokenizers = pytest.importorskip("tokenizers", reason="the 'tokenizers' package is not installed")
+    tokenizer = tokenizers.Tokenizer.from_file(str(PyCodeSource.tokenizer_path()))
+    val_bpe, val_raw = bpe.split("val"), raw.split("val")
+    assert val_raw[0] == 0 and val_bpe[0] == 0  # both splits start at the same held-out file
+    files = np.flatnonzero(val_bpe == 0)
+    first = tokenizer.decode(val_bpe[1 : files[1]].tolist()).encode()
+    assert bytes(val_raw[1 : 1 + len(first)]) == first and val_raw[1 + len(first)] == 0
+    assert len(raw.split("train")) + len(val_raw) == PYCODE_BYTES + int((bpe._tokens() == 0).sum())
+
+
+def test_pycode_rejects_options_and_a_corrupt_corpus(tmp_path, monkeypatch):
+    with pytest.raises(ScalingDataError, match="use pycode or pycode:bytes"):
+        get_source("pycode:vocab=256")
+    from pytest_scaling.data import pycode
+
+    (tmp_path / "pycode.tokens.xz").write_bytes(b"not xz")
+    monkeypatch.setattr(pycode, "CORPORA", tmp_path)
+    with pytest.raises(ScalingDataError, match="cannot read"):
+        PyCodeSource()._tokens()
 
 
 def test_text_identity_follows_content_not_path(tmp_path):
