@@ -110,3 +110,50 @@ def reinitialised(spec: ModelSpec, offset: int = 1) -> nn.Module:
     data order with the reference run of the same seed, as an architecture change does."""
     torch.manual_seed(torch.initial_seed() + 7919 * offset)
     return GPT(spec)
+
+
+class _Uncomposed(GPT):
+    """The ``h = block(x)`` bug: every block reads the embedding and only the last block's output is used."""
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        t = idx.shape[1]
+        x = self.wte(idx) + self.wpe.weight[:t]
+        h = x
+        for block in self.blocks:
+            h = block(x)
+        logits = F.linear(self.ln_f(h), self.wte.weight)
+        return logits
+
+
+def blocks_do_not_compose(spec: ModelSpec) -> nn.Module:
+    """The reference with the ``h = block(x)`` bug: depth buys nothing (clearly worse where depth matters)."""
+    return _Uncomposed(spec)
+
+
+def nope(spec: ModelSpec) -> nn.Module:
+    """The reference without its position embedding (NoPE): the causal mask alone tells positions apart,
+    which Haviv et al. (2022) and Kazemnejad et al. (2023) find close to learned positions."""
+    model = GPT(spec)
+    model.wpe = None
+    return model
+
+
+def mlp_ratio_1(spec: ModelSpec) -> nn.Module:
+    """The reference with MLP hidden width 1x instead of 4x: a smaller model gated at its own compute;
+    Kaplan et al. (2020, Fig. 5) find shape matters little at equal parameters."""
+    return GPT(dataclasses.replace(spec, mlp_ratio=1.0))
+
+
+def swiglu(spec: ModelSpec) -> nn.Module:
+    """The reference with SwiGLU MLPs at equal parameters (Shazeer 2020: better)."""
+    model = GPT(spec)
+    for block in model.blocks:
+        block.mlp = SwiGLU(spec)
+        nn.init.normal_(block.mlp.gate_up.weight, std=INIT_STD)
+        nn.init.normal_(block.mlp.proj.weight, std=INIT_STD / (2 * spec.depth) ** 0.5)
+    return model
+
+
+def rope(spec: ModelSpec) -> nn.Module:
+    """The reference with rotary positions instead of learned ones (Su et al. 2021: on par or better)."""
+    return GPT(dataclasses.replace(spec, rope=True))
