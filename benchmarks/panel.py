@@ -96,7 +96,7 @@ def gate(entry: Entry, data: str, cache: RunCache, baselines: dict) -> Row:
         failed = True
     try:
         m = compute_multiplier(result, baseline)
-        multiplier = f"{m.value:.2f}x ({m.lo:.2f}-{m.hi:.2f})" if math.isfinite(m.value) else "beyond the curve"
+        multiplier = f"{m.value:.3g}x ({m.lo:.3g}-{m.hi:.3g})" if math.isfinite(m.value) else "beyond the curve"
     except ScalingGateError as exc:
         multiplier = str(exc).splitlines()[0][:40]
     return Row(entry, failed, [r.deviation for r in comparison.rows], comparison.stouffer, multiplier, seconds)

@@ -115,12 +115,13 @@ class RunCache:
             if warn:
                 warnings.warn(f"ignoring corrupt run cache entry {path} ({exc}); retraining it", stacklevel=2)
             return None
-        record.cached = True
+        record.cached, record.key = True, key
         return record
 
     def put(self, key: str, record: RunRecord, inputs: dict | None = None) -> Path:
         """Store ``record`` atomically under ``key`` (``inputs``, if given, is kept for inspection)."""
         self._ensure_root()
+        record.key = key
         entry = {"key": key, "inputs": inputs, "record": {**record.to_dict(), "cached": False}}
         return atomic_write(self.path(key), json.dumps(entry, sort_keys=True, indent=1))
 
@@ -197,8 +198,9 @@ def _train_cached_distributed(factory, spec, config, source, cache, key, inputs,
         found = [hit.to_dict() if hit is not None else None]
         dist.broadcast_object_list(found, src=0)
         if found[0] is not None:
-            return RunRecord.from_dict({**found[0], "cached": True})
+            return RunRecord.from_dict({**found[0], "cached": True, "key": key})
         record = train(factory, spec, config, source, progress if rank == 0 else None)
+        record.key = key
         if rank == 0:
             cache.put(key, record, inputs)
         return record

@@ -21,7 +21,9 @@ from .ray_address import CONNECT_TIMEOUT
 from .topology import launch_rank
 
 _SEEDS_HELP = "seeds per size for sweeps that give a count (seeds=2); explicit seed lists are kept"
-_PATH_OPTIONS = ("--scaling-baselines", "--scaling-cache", "--scaling-markdown", "--scaling-json", "--scaling-plot")
+_PATH_OPTIONS = ("--scaling-baselines", "--scaling-cache", "--scaling-markdown", "--scaling-json", "--scaling-plot",
+                 "--scaling-tracker-dir")  # fmt: skip
+_TRACKERS = ("tensorboard", "mlflow", "wandb")
 
 
 def _int_at_least(minimum: int):
@@ -102,6 +104,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--scaling-lr-grid", metavar="M,M,...", type=_lr_grid,
                     help="search each size's learning rate over these multipliers of the rule, e.g. 0.25,0.5,1,2 "
                          "(for sweeps that do not give lr_grid)")  # fmt: skip
+    group.addoption("--scaling-tracker", choices=_TRACKERS,
+                    help="log every run's learning curve to this experiment tracker (offline)")
+    group.addoption("--scaling-tracker-dir", metavar="DIR",
+                    help="where the tracker writes (default: .scaling-runs beside the run cache)")
     group.addoption("--scaling-markdown", metavar="PATH",
                     help="write the report as Markdown ('github': append to $GITHUB_STEP_SUMMARY)")  # fmt: skip
     group.addoption("--scaling-json", metavar="PATH", help="write the report as JSON")
@@ -116,6 +122,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("scaling_ray_cpus", "CPUs each run's Ray task asks for on CPUs", default="1")
     parser.addini("scaling_ray_timeout", "seconds the Ray cluster's address may take to accept a connection",
                   default=f"{CONNECT_TIMEOUT:g}")  # fmt: skip
+    parser.addini("scaling_tracker", "experiment tracker for every run's curve: tensorboard, mlflow or wandb",
+                  default="")
+    parser.addini("scaling_tracker_dir", "where the tracker writes, relative to the rootdir", default="")
     parser.addini("scaling_lr_grid", "learning-rate multipliers each size searches, e.g. 0.25,0.5,1,2", default="")
 
 
@@ -136,6 +145,8 @@ class ScalingSession:
     backend: object  # "local" or a RayBackend
     lr_grid: list[float] | None
     writer: bool
+    tracker: str | None = None
+    tracker_dir: Path | None = None
     started: float = field(default_factory=time.perf_counter)
     started_at: float = field(default_factory=time.time)
     reports: list = field(default_factory=list)
@@ -192,11 +203,31 @@ def pytest_configure(config: pytest.Config) -> None:
         lr_grid=lr_grid,
         writer=launch_rank() == 0,  # torchrun: only rank 0 writes and reports
     )
+    _tracker(config, config.stash[SESSION])
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None and "scaling_started_at" in workerinput:  # an xdist worker: the controller's start
         config.stash[SESSION].started_at = workerinput["scaling_started_at"]
     if workerinput is None and config.stash[SESSION].writer:
         config.pluginmanager.register(WorkerProgress(config), "scaling-worker-progress")
+
+
+def _tracker(config: pytest.Config, state: ScalingSession) -> None:
+    """The session's tracker and its directory, checked before anything trains."""
+    tracker = config.getoption("scaling_tracker") or config.getini("scaling_tracker") or None
+    if tracker is None:
+        return
+    from .errors import ScalingError
+    from .tracking import DEFAULT_DIR, require_tracker
+
+    try:
+        require_tracker(tracker)
+    except ScalingError as exc:
+        raise pytest.UsageError(f"--scaling-tracker: {exc}") from None
+    state.tracker = tracker
+    if config.getoption("scaling_tracker_dir") or config.getini("scaling_tracker_dir"):
+        state.tracker_dir = _resolve(config, "scaling_tracker_dir", "scaling_tracker_dir")
+    else:
+        state.tracker_dir = state.cache.parent / DEFAULT_DIR
 
 
 def _backend(config: pytest.Config) -> object:
@@ -293,6 +324,11 @@ def scaling_sweep(request: pytest.FixtureRequest):
         trainer_options.setdefault("backend", state.backend)
         if state.lr_grid is not None and "lr_multiplier" not in trainer_options:
             trainer_options.setdefault("lr_grid", state.lr_grid)
+        if state.tracker is not None:
+            from .tracking import Tracking, experiment_name
+
+            trainer_options.setdefault("tracker", Tracking(state.tracker, state.tracker_dir,
+                                                           experiment_name(state.started_at), request.node.nodeid))
         count = isinstance(seeds, int) and not isinstance(seeds, bool)
         try:
             result = run_sweep(

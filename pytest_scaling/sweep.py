@@ -6,6 +6,7 @@ import math
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -17,6 +18,7 @@ from .identity import code_identity, probe_model
 from .model import LadderRung, ModelSpec, flops_per_token, resolve_factory
 from .parallel import Run, RunProgress, train_runs
 from .ray_backend import RayBackend
+from .tracking import DEFAULT_DIR, Tracking
 from .train import COMPUTE_METHOD, RunRecord, TrainConfig
 
 #: Config fields that do not make two runs' curves incomparable (budget, seed, where and how fast).
@@ -179,6 +181,7 @@ def run_sweep(
     progress: Callable[[RunProgress], None] | None = None,
     lr_grid: list[float] | None = None,
     lr_search_sizes: int | None = None,
+    tracker: str | Tracking | None = None,
     **trainer_options,
 ) -> SweepResult:
     """Train ``factory`` at every size for every seed (through ``cache``) and summarise per size.
@@ -199,6 +202,10 @@ def run_sweep(
     multiplier's runs on the other half, so the minimum over noisy losses does not bias them. A warning
     names the sizes whose best multiplier is at an edge of the grid. ``lr_search_sizes=K`` searches only
     the K smallest sizes (by compute) and trains the others at the multiplier chosen at the largest of them.
+
+    ``tracker``: ``"tensorboard"``, ``"mlflow"``, ``"wandb"`` (under ``.scaling-runs/`` beside the cache) or a
+    :class:`~pytest_scaling.tracking.Tracking`: every run's curve is logged there once the sweep is done,
+    cached runs included (see :mod:`pytest_scaling.tracking`).
     """
     if tokens_per_param is not None and flops is not None:
         raise ScalingDataError("give tokens_per_param or flops, not both")
@@ -215,6 +222,7 @@ def run_sweep(
     if lr_search_sizes is not None and (grid is None or isinstance(lr_search_sizes, bool)
                                         or not isinstance(lr_search_sizes, int) or lr_search_sizes < 1):  # fmt: skip
         raise ScalingDataError(f"lr_search_sizes must be an int >= 1 with an lr_grid, got {lr_search_sizes!r}")
+    tracking = _tracking(tracker, cache)
     source = get_source(data)
     build = resolve_factory(factory)
     specs = _specs(sizes, {"vocab_size": source.vocab_size})
@@ -281,7 +289,21 @@ def run_sweep(
     data = dict(source.identity)
     if source.entropy_nats_per_token is not None:  # the floor a fitted E is checked against
         data["entropy_nats_per_token"] = round(source.entropy_nats_per_token, 4)
-    return SweepResult(code_identity(factory), data, settings, points, skipped, all_runs)
+    result = SweepResult(code_identity(factory), data, settings, points, skipped, all_runs)
+    if tracking is not None:
+        tracking.log(all_runs, label=result.factory.partition("@")[0].rpartition(".")[2])
+    return result
+
+
+def _tracking(tracker: str | Tracking | None, cache: RunCache | None) -> Tracking | None:
+    """The tracker to log to: a :class:`Tracking` as given, or one of ``kind`` under ``.scaling-runs/``
+    beside the cache (the working directory without one)."""
+    if tracker is None or isinstance(tracker, Tracking):
+        return tracker
+    if not isinstance(tracker, str):
+        raise ScalingDataError(f"tracker must be a name or a Tracking, got {type(tracker).__name__}")
+    root = cache.root.resolve().parent if cache is not None else Path.cwd()
+    return Tracking(tracker, root / DEFAULT_DIR)
 
 
 def _lr_grid(grid) -> list[float] | None:

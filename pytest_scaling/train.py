@@ -226,6 +226,7 @@ class RunRecord:
     cached: bool = False
     loss_halves: list[float] | None = None  # mean loss over the even and the odd validation windows
     loss_se: float | None = None  # standard error of ``loss`` over the validation windows (None: diverged, older)
+    key: str | None = None  # the run cache's key, once the record has passed through a cache
 
     def to_dict(self) -> dict:
         return asdict(self)
