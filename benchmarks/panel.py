@@ -21,11 +21,22 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import variants
 from suite import REFERENCE_SEEDS, SIZES, SWEEP
 from tabulate import tabulate
 
-from pytest_scaling import Baseline, RunCache, ScalingGateError, assert_on_curve, compute_multiplier, run_sweep
+from pytest_scaling import (
+    Baseline,
+    RunCache,
+    ScalingGateError,
+    assert_on_curve,
+    backtest,
+    compute_multiplier,
+    run_sweep,  # fmt: skip
+)
+from pytest_scaling.baseline import CURVE_LAW, pooled_noise
+from pytest_scaling.fit import bootstrap
 from pytest_scaling.gate import compare
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,12 +89,22 @@ class Row:
         return self.failed == (self.entry.expected == BUG)
 
 
-def gate(entry: Entry, data: str, cache: RunCache, baselines: dict) -> Row:
+def lr_option(lr: float) -> dict:
+    return {"lr_multiplier": lr} if lr != 1 else {}
+
+
+def gate(entry: Entry, data: str, cache: RunCache, baselines: dict, lr: float) -> Row:
     options = {**SWEEP, "data": data, **entry.options}
+    if "lr_grid" in options:
+        options["lr_grid"] = [m * lr for m in options["lr_grid"]]
+    else:
+        options.update(lr_option(lr))
     key = tuple(sorted((k, str(v)) for k, v in entry.options.items()))
     if key not in baselines:
-        baselines[key] = Baseline.from_sweep("reference", run_sweep("gpt", SIZES, seeds=REFERENCE_SEEDS,
-                                                                    cache=cache, **options))  # fmt: skip
+        reference = run_sweep("gpt", SIZES, seeds=REFERENCE_SEEDS, cache=cache, **options)
+        baselines[key] = Baseline.from_sweep("reference", reference)
+        if not entry.options:
+            print(law(reference), flush=True)
     baseline = baselines[key]
     start = time.perf_counter()
     result = run_sweep(entry.factory, SIZES, seeds=entry.seeds, cache=cache, **options)
@@ -102,6 +123,22 @@ def gate(entry: Entry, data: str, cache: RunCache, baselines: dict) -> Row:
     return Row(entry, failed, [r.deviation for r in comparison.rows], comparison.stouffer, multiplier, seconds)
 
 
+def law(reference) -> str:
+    """The reference's law figures, as the shipped suite's tests compute them: mean loss per size, pooled seed
+    noise, whether the loss falls with every size, and the backtest of the largest size from the others."""
+    noise, _ = pooled_noise([p.losses for p in reference.points])
+    C = np.concatenate([[p.compute] * len(p.losses) for p in reference.points])
+    L = np.concatenate([p.losses for p in reference.points])
+    check = backtest(CURVE_LAW, L, C=C)
+    observed, predicted = check.observed.mean(), check.predicted.mean()
+    lo, hi = bootstrap(check.fit, 1000).predict_interval(C=np.array([C.max()]))
+    falls = bool(np.all(np.diff(reference.loss) < 0))
+    return (f"reference: mean loss {' / '.join(f'{x:.4f}' for x in reference.loss)}; pooled seed noise "
+            f"{100 * noise:.2f}%; loss falls with every size: {'yes' if falls else 'NO'}; backtest {predicted:.4f} "
+            f"vs {observed:.4f} ({100 * (predicted / observed - 1):+.2f}%, 95% band {lo[0]:.4f}-{hi[0]:.4f}, "
+            f"{'inside' if lo[0] <= observed <= hi[0] else 'OUTSIDE'})")  # fmt: skip
+
+
 def table(rows: list[Row]) -> str:
     body = [[r.entry.name, r.entry.expected, len(r.entry.seeds), "FAILED" if r.failed else "passed",
              "yes" if r.agrees else "**NO**", " / ".join(f"{100 * d:+.1f}" for d in r.deviations),
@@ -116,6 +153,8 @@ def main() -> int:
     parser.add_argument("--data", default="pycode,topics", help="comma-separated data specs (default pycode,topics)")
     parser.add_argument("--only", help="comma-separated substrings of entry names")
     parser.add_argument("--markdown", type=Path, help="also write the tables to this Markdown file")
+    parser.add_argument("--lr-multiplier", type=float, default=1.0,
+                        help="every sweep at this multiple of the rule's learning rate (the searched entry: its grid)")
     args = parser.parse_args()
     entries = [e for e in ENTRIES if not args.only or any(s in e.name for s in args.only.split(","))]
     cache = RunCache(ROOT / ".scaling")
@@ -126,13 +165,16 @@ def main() -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # edge-of-grid and tuning warnings: verdicts are counted
             for entry in entries:
-                rows.append(gate(entry, data, cache, baselines))
+                rows.append(gate(entry, data, cache, baselines, args.lr_multiplier))
                 print(f"[{data}] {entry.name}: {'FAILED' if rows[-1].failed else 'passed'} "
                       f"({rows[-1].seconds:.0f} s)", flush=True)  # fmt: skip
         agree = sum(r.agrees for r in rows)
-        section = f"### `{data}`: {agree} of {len(rows)} verdicts agree with the literature\n\n{table(rows)}\n"
+        lr = f", learning rate x{args.lr_multiplier:g} the rule's" if args.lr_multiplier != 1 else ""
+        section = f"### `{data}`{lr}: {agree} of {len(rows)} verdicts agree with the literature\n\n{table(rows)}\n"
         print("\n" + section, flush=True)
-        sections.append(section)
+        sections.append(section + "\n" + law(run_sweep("gpt", SIZES, seeds=REFERENCE_SEEDS, cache=cache,
+                                                       **{**SWEEP, "data": data, **lr_option(args.lr_multiplier)}))
+                        + "\n")  # fmt: skip
     if args.markdown:
         args.markdown.write_text("\n".join(sections))
     return 0
