@@ -142,6 +142,16 @@ def test_each_run_is_logged_once_and_reads_back(runs, tmp_path, kind):
     assert later.log(records) == len(records)
 
 
+def test_only_rank_0_logs_under_torchrun(runs, tmp_path, monkeypatch):
+    pytest.importorskip("tensorboard", reason="the 'tensorboard' package is not installed")
+    _, records = runs
+    tracker = Tracking("tensorboard", tmp_path / "runs", experiment="ranks")
+    monkeypatch.setenv("RANK", "1")
+    assert tracker.log(records) == 0 and not tracker.store.exists()
+    monkeypatch.setenv("RANK", "0")
+    assert tracker.log(records) == len(records)
+
+
 def test_tracking_off_writes_nothing(runs, tmp_path):
     cache, _ = runs
     run_sweep("gpt", SIZES, cache=cache, **SWEEP)
