@@ -46,14 +46,18 @@ class SwiGLU(nn.Module):
         return self.proj(F.silu(gate) * up)
 
 
-def swiglu_rope(spec: ModelSpec) -> nn.Module:
-    """The reference with rotary positions and SwiGLU MLPs (plausibly better)."""
-    model = GPT(dataclasses.replace(spec, rope=True))
+def _with_swiglu(model: GPT, spec: ModelSpec) -> GPT:
+    """``model`` with every MLP replaced by a SwiGLU at equal parameters, initialised like the reference's."""
     for block in model.blocks:
         block.mlp = SwiGLU(spec)
         nn.init.normal_(block.mlp.gate_up.weight, std=INIT_STD)
         nn.init.normal_(block.mlp.proj.weight, std=INIT_STD / (2 * spec.depth) ** 0.5)
     return model
+
+
+def swiglu_rope(spec: ModelSpec) -> nn.Module:
+    """The reference with rotary positions and SwiGLU MLPs (plausibly better)."""
+    return _with_swiglu(GPT(dataclasses.replace(spec, rope=True)), spec)
 
 
 class LocalAttention(Attention):
@@ -121,8 +125,7 @@ class _Uncomposed(GPT):
         h = x
         for block in self.blocks:
             h = block(x)
-        logits = F.linear(self.ln_f(h), self.wte.weight)
-        return logits
+        return F.linear(self.ln_f(h), self.wte.weight)
 
 
 def blocks_do_not_compose(spec: ModelSpec) -> nn.Module:
@@ -146,12 +149,7 @@ def mlp_ratio_1(spec: ModelSpec) -> nn.Module:
 
 def swiglu(spec: ModelSpec) -> nn.Module:
     """The reference with SwiGLU MLPs at equal parameters (Shazeer 2020: better)."""
-    model = GPT(spec)
-    for block in model.blocks:
-        block.mlp = SwiGLU(spec)
-        nn.init.normal_(block.mlp.gate_up.weight, std=INIT_STD)
-        nn.init.normal_(block.mlp.proj.weight, std=INIT_STD / (2 * spec.depth) ** 0.5)
-    return model
+    return _with_swiglu(GPT(spec), spec)
 
 
 def rope(spec: ModelSpec) -> nn.Module:
