@@ -105,15 +105,35 @@ def write_package(root: Path, **edits: tuple[str, str]) -> None:
 
 def start_sweep_until_a_run_is_stored(tmp_path: Path, script_text: str, seconds: float, env: dict | None = None):
     """Start ``script_text`` (a sweep caching into ``tmp_path/cache``) in its own process group and wait until
-    its first run is stored: (the process, the cache's runs directory)."""
+    its first run is stored: (the process, the cache's runs directory). Stored means its entry is in place, not
+    the temporary file it is written to first (Ctrl-C during that write rightly keeps nothing)."""
     script = tmp_path / "sweep.py"
     script.write_text(script_text)
     runs_dir = tmp_path / "cache" / "runs"
     proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "cache")], start_new_session=True, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+    def stored() -> bool:
+        return runs_dir.exists() and any(p.suffix == ".json" and not p.name.startswith(".") for p in runs_dir.iterdir())
+
     deadline = time.monotonic() + seconds
-    while not (runs_dir.exists() and any(runs_dir.iterdir())) and time.monotonic() < deadline:
+    while not stored() and time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.1)
-    assert runs_dir.exists() and any(runs_dir.iterdir()), f"no run finished in {seconds:g} s"
+    assert stored(), f"no run finished in {seconds:g} s"
     return proc, runs_dir
+
+
+def tensorboard_runs(store: Path, experiment: str) -> dict[str, dict[str, list]]:
+    """``<test>/<run>`` -> tag -> [(step, value)] for every run of ``experiment`` under a TensorBoard log
+    directory that has a training-loss curve, read with TensorBoard's own ``EventAccumulator``."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = {}
+    for path in sorted((store / experiment).glob("*/*")):
+        acc = EventAccumulator(str(path))
+        acc.Reload()
+        if "train/loss" in acc.Tags()["scalars"]:
+            out[f"{path.parent.name}/{path.name}"] = {tag: [(e.step, e.value) for e in acc.Scalars(tag)]
+                                                      for tag in acc.Tags()["scalars"]}  # fmt: skip
+    return out

@@ -68,12 +68,19 @@ def test_the_auto_rule(monkeypatch):
         assert plan_workers("auto", runs(6, big, factory=notebook_factory), "cpu", source) == 1
 
 
-def test_workers_train_exactly_what_one_process_trains(tmp_path):
+def test_workers_train_exactly_what_one_process_trains_and_their_warnings_are_raised_here(tmp_path):
+    """One pool of workers for both (each pool's workers take seconds to start): the workers' cache holds one
+    run's entry truncated, which the worker that retrains it warns about."""
     here = run_sweep("gpt", SIZES, seeds=2, cache=RunCache(tmp_path / "one"), workers=1, **TINY)
-    there = run_sweep("gpt", SIZES, seeds=2, cache=RunCache(tmp_path / "two"), workers=2, **TINY)
+    entry = min((tmp_path / "one" / "runs").iterdir())
+    truncated = tmp_path / "two" / "runs" / entry.name  # the same run's key in the workers' cache
+    truncated.parent.mkdir(parents=True)
+    truncated.write_text(entry.read_text()[:100])
+    with pytest.warns(UserWarning, match="ignoring corrupt run cache entry"):
+        there = run_sweep("gpt", SIZES, seeds=2, cache=RunCache(tmp_path / "two"), workers=2, **TINY)
     assert [p.losses for p in there.points] == [p.losses for p in here.points]  # same threads: same digits
     assert [(r.spec, r.seed) for r in there.runs] == [(r.spec, r.seed) for r in here.runs]
-    assert there.trained == 4 and len(list((tmp_path / "two" / "runs").iterdir())) == 4
+    assert there.trained == 4 and len(list((tmp_path / "two" / "runs").iterdir())) == 4  # the truncated one too
     again = run_sweep("gpt", SIZES, seeds=2, cache=RunCache(tmp_path / "two"), workers=2, **TINY)
     assert again.trained == 0 and [p.losses for p in again.points] == [p.losses for p in here.points]
 
@@ -148,16 +155,6 @@ def test_a_factory_a_worker_cannot_import_trains_here_under_auto(tmp_path, monke
     assert [r.seed for r in records] == [0, 1] and not any(r.cached for r in records)
 
 
-def test_worker_warnings_are_raised_here(tmp_path):
-    cache = RunCache(tmp_path)
-    first = run_sweep("gpt", SIZES[:1], cache=cache, workers=1, **TINY)
-    (entry,) = (tmp_path / "runs").iterdir()
-    entry.write_text(entry.read_text()[:100])  # truncated
-    with pytest.warns(UserWarning, match="ignoring corrupt run cache entry"):
-        again = run_sweep("gpt", SIZES, cache=cache, workers=2, **TINY)
-    assert again.trained == 2 and again.points[0].losses == first.points[0].losses
-
-
 SWEEP_SCRIPT = """
 import signal
 import sys
@@ -169,8 +166,10 @@ from pytest_scaling.cache import RunCache
 from pytest_scaling.sweep import run_sweep
 
 if __name__ == "__main__":
+    # the small run trains 31k tokens (under a second), the large one 1M tokens, a minute on one thread:
+    # it never finishes first
     sizes = [dict(width=16, depth=1, seq_len=32), dict(width=64, depth=2, seq_len=32)]
-    run_sweep("gpt", sizes, tokens_per_param=50, data="synthetic:docs=512,val_docs=64", threads=1,
+    run_sweep("gpt", sizes, tokens_per_param=10, data="synthetic:docs=512,val_docs=64", threads=1,
               eval_tokens=1024, cache=RunCache(sys.argv[1]), workers=2)
 """
 

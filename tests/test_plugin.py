@@ -1,9 +1,13 @@
 """The pytest plugin, end to end with pytester: options, skipping, baselines, gates, reports, xdist.
 
 Sweeps here are tiny (3 one-layer sizes, a few thousand tokens) and share one run cache, so each
-configuration trains once for the whole module.
+configuration trains once for the whole module. Every pytest run is in this process but the one under torchrun:
+pytester's in-process runs drop the modules they import, so what cannot be imported twice into one process
+is imported here first (the worker pool's concurrent.futures.process, whose functions must pickle as themselves;
+see also ``shared_cache``).
 """
 
+import importlib.util
 import json
 import os
 import re
@@ -13,9 +17,12 @@ import textwrap
 
 import pytest
 
+import pytest_scaling.parallel  # noqa: F401
 import pytest_scaling.report  # noqa: F401
 from pytest_scaling.train import TrainConfig, train
-from tests.helpers import free_port, write_package
+from tests.helpers import free_port, tensorboard_runs, write_package
+
+_TENSORBOARD = importlib.util.find_spec("tensorboard") is not None
 
 SWEEP_TEST = '''
 import pytest
@@ -76,9 +83,9 @@ def project(pytester, shared_cache):
     def make(extra="", more=""):
         pytester.makepyfile(test_scaling=SWEEP_TEST.format(extra=extra, more=more))
 
-    def run(*args, subprocess=False):
-        argv = ["-p", "no:cacheprovider", f"--scaling-cache={shared_cache}", *args]
-        return pytester.runpytest_subprocess(*argv) if subprocess else pytester.runpytest(*argv)
+    def run(*args):
+        """A pytest run in this process (worker processes and xdist workers are processes of their own)."""
+        return pytester.runpytest("-p", "no:cacheprovider", f"--scaling-cache={shared_cache}", *args)
 
     make()
     return make, run
@@ -139,8 +146,7 @@ def test_bad_ini_value_is_a_usage_error(pytester, project, line, message):
 def test_workers_option_trains_the_sweep_on_worker_processes(pytester, project):
     _, run = project
     cache = pytester.path / "own-cache"
-    result = run("--scaling-update", f"--scaling-cache={cache}", "--scaling-workers=2", "--scaling-seeds=1", "-q",
-                 subprocess=True)  # fmt: skip
+    result = run("--scaling-update", f"--scaling-cache={cache}", "--scaling-workers=2", "--scaling-seeds=1", "-q")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*3 runs, 3 trained now*"])
     progress = [line for line in result.outlines if re.match(r"\[\d/3\] w\d+-d1 seed 0  loss \d\.\d{4}  ", line)]
@@ -452,8 +458,7 @@ def test_xdist_workers_merge_into_one_report(pytester, project):
     make, run = project
     make(more=CRIPPLED.replace('"reference"', '"crippled"'))
     run("--scaling-update").assert_outcomes(passed=3)  # warm the cache and record both baselines
-    result = run("-n", "2", "--scaling", "--scaling-retrain", "--scaling-seeds=1", "--scaling-json=merged.json",
-                 subprocess=True)  # fmt: skip
+    result = run("-n", "2", "--scaling", "--scaling-retrain", "--scaling-seeds=1", "--scaling-json=merged.json")
     result.assert_outcomes(passed=3)
     assert result.stdout.str().count("3 runs, 3 trained now") == 2  # the workers share the session's start
     assert len(re.findall(r"\[gw[01]\] \[\d/3\] w\d+-d1 seed 0  loss ", result.stdout.str())) == 6
@@ -470,13 +475,19 @@ def test_torchrun_two_ranks_only_rank0_writes(pytester, shared_cache):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
            "--master_port", str(free_port()), "-m", "pytest", "-p", "no:cacheprovider", "--scaling-update",
            "--scaling-device", "cpu", "--scaling-seeds=1",  # two CPU ranks (gloo), even beside a GPU
-           f"--scaling-cache={shared_cache / 'ddp'}", "--scaling-json=ddp.json", "test_scaling.py"]  # fmt: skip
+           f"--scaling-cache={shared_cache / 'ddp'}", "--scaling-json=ddp.json", "test_scaling.py",
+           *(["--scaling-tracker=tensorboard", "--scaling-tracker-dir=tracked"] if _TENSORBOARD else [])]  # fmt: skip
     proc = subprocess.run(cmd, cwd=pytester.path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert proc.stdout.count("= scaling =") == 1  # one summary, from rank 0
     assert proc.stdout.count("[3/3] w") == 1  # progress from rank 0 only
     assert (pytester.path / "scaling_baselines" / "reference.json").exists()
     assert json.loads((pytester.path / "ddp.json").read_text())["tests"]
+    if _TENSORBOARD:  # rank 0 alone logs each run, once
+        store = pytester.path / "tracked" / "tensorboard"
+        (experiment,) = [p.name for p in store.iterdir()]
+        assert sorted(tensorboard_runs(store, experiment)) == [
+            f"test_scaling.py_test_reference/w{w}-d1-seed0-lr1" for w in (16, 32, 48)]
 
 
 def test_plugin_import_does_not_load_torch():

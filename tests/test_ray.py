@@ -4,6 +4,7 @@ runs stored by the driver, a re-run that trains nothing, errors, and Ctrl-C mid-
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import os
 import signal
@@ -14,12 +15,13 @@ import time
 import pytest
 import torch
 
+import pytest_scaling.gate  # noqa: F401  (see test_scaling_backend_ray_trains_on_its_own_local_instance...)
 from pytest_scaling.cache import RunCache
 from pytest_scaling.errors import ScalingError
 from pytest_scaling.model import build_reference
 from pytest_scaling.ray_backend import RayBackend
 from pytest_scaling.sweep import run_sweep
-from tests.helpers import start_sweep_until_a_run_is_stored
+from tests.helpers import start_sweep_until_a_run_is_stored, tensorboard_runs
 
 ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'pytest-scaling[ray]'")
 
@@ -28,16 +30,43 @@ TINY = dict(tokens_per_param=4, data="synthetic:docs=512,val_docs=64", threads=1
             batch_tokens=512)  # fmt: skip
 
 
-@pytest.fixture(scope="module", autouse=True)
-def local_ray():
-    """One local instance for the module, opened here (the backend uses an open connection as it is)."""
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR",
-             runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(filter(None, sys.path))}})  # fmt: skip
+@pytest.fixture(scope="module")
+def _ray_module():
+    """Shuts down at the module's end the connection its tests left open."""
     yield
-    ray.shutdown()
+    if ray.is_initialized():
+        ray.shutdown()
 
 
-def test_ray_trains_the_same_runs_as_the_local_backend_and_the_driver_caches_them(tmp_path):
+@pytest.fixture
+def local_ray(_ray_module):
+    """One local instance, opened here by the first test that uses it and kept for the next (the backend uses an
+    open connection as it is). The tests that use it come first in this module: later tests start their own."""
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR",
+                 runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(filter(None, sys.path))}})  # fmt: skip
+
+
+@pytest.fixture
+def no_ray_connection(_ray_module, monkeypatch):
+    """This process as a fresh one would be for Ray: no open connection (the shared instance, if up, is shut
+    down), no ``RAY_ADDRESS``, and not what an earlier ``ray.init`` here left behind: ``RAY_AUTH_MODE`` in the
+    environment and the auth token it cached from ``~/.ray`` (pytester gives each test another HOME, where the
+    instance a plugin run starts here looks for it). A plugin run in this process then starts its own local
+    instance, or dials the address it is given, as a pytest process of its own would."""
+    if ray.is_initialized():
+        ray.shutdown()
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    loader = getattr(ray._raylet, "AuthenticationTokenLoader", None)  # Ray >= 2.52: token authentication
+    if loader is not None:
+        loader.instance().reset_cache()
+    yield
+    if loader is not None:
+        loader.instance().reset_cache()  # the token this test's HOME held
+
+
+def test_ray_trains_the_same_runs_as_the_local_backend_and_the_driver_caches_them(tmp_path, local_ray):
     local = run_sweep("gpt", SIZES, cache=RunCache(tmp_path / "local"), workers=1, **TINY)
     remote = run_sweep("gpt", SIZES, cache=RunCache(tmp_path / "ray"), backend="ray", **TINY)
     assert [p.losses for p in remote.points] == [p.losses for p in local.points]  # to the last digit
@@ -68,7 +97,7 @@ def fails_at_width_24(spec, runs_dir):
     return LateFailure(spec, runs_dir) if spec.width == 24 else build_reference(spec)
 
 
-def test_a_run_that_raises_reaches_the_caller_as_itself_and_finished_runs_stay(tmp_path):
+def test_a_run_that_raises_reaches_the_caller_as_itself_and_finished_runs_stay(tmp_path, local_ray):
     factory = functools.partial(fails_at_width_24, runs_dir=str(tmp_path / "runs"))
     with pytest.raises(LookupError, match="width 24 is broken"):
         run_sweep(factory, SIZES, cache=RunCache(tmp_path), backend="ray", **{**TINY, "seeds": 1})
@@ -80,7 +109,7 @@ def holds_a_lock(spec, lock):
     return build_reference(spec)
 
 
-def test_a_factory_that_cannot_travel_is_a_one_line_error(tmp_path):
+def test_a_factory_that_cannot_travel_is_a_one_line_error(tmp_path, local_ray):
     factory = functools.partial(holds_a_lock, lock=threading.Lock())
     with pytest.raises(ScalingError, match=r"factory .* cannot be sent to Ray tasks \(TypeError: .*lock"):
         run_sweep(factory, SIZES, cache=RunCache(tmp_path), backend="ray", **TINY)
@@ -95,7 +124,7 @@ def test_bad_backends_are_one_line_errors(tmp_path):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU: each run's task asks for one")
-def test_on_a_gpu_each_run_is_one_task_on_one_gpu(tmp_path):
+def test_on_a_gpu_each_run_is_one_task_on_one_gpu(tmp_path, local_ray):
     placed = RayBackend().place([_run()])
     assert placed[0].config.device == "cuda"
 
@@ -117,8 +146,10 @@ from pytest_scaling.cache import RunCache
 from pytest_scaling.sweep import run_sweep
 
 if __name__ == "__main__":
+    # the small run trains 31k tokens (under a second), the large one 3.3M tokens, minutes on one thread:
+    # it never finishes first
     sizes = [dict(width=16, depth=1, seq_len=32), dict(width=96, depth=3, seq_len=32)]
-    run_sweep("gpt", sizes, tokens_per_param=50, data="synthetic:docs=512,val_docs=64", threads=1,
+    run_sweep("gpt", sizes, tokens_per_param=10, data="synthetic:docs=512,val_docs=64", threads=1,
               eval_tokens=1024, cache=RunCache(sys.argv[1]), backend="ray")
 """
 
@@ -149,31 +180,43 @@ def test_reference(scaling_sweep):
 """
 
 
-def test_scaling_backend_ray_trains_on_its_own_local_instance_and_the_local_backend_reads_it(pytester, monkeypatch):
+_TRACKED = (["--scaling-tracker=tensorboard", "--scaling-tracker-dir=tracked"]
+            if importlib.util.find_spec("tensorboard") else [])  # fmt: skip
+
+
+def test_scaling_backend_ray_trains_on_its_own_local_instance_and_the_local_backend_reads_it(pytester,
+                                                                                             no_ray_connection):
+    """Both pytest runs in this process (a separate pytest is not the subject): the first starts its own local
+    instance, as it would in a process of its own, and shuts it down at its end. (pytester's in-process runs
+    drop the modules they import, and the gate's scipy.stats, numpy's FFT under it, cannot be imported twice
+    into one process: this module imports the gate itself.)"""
     pytester.makepyfile(test_sweep=PLUGIN_TEST)
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    pytester.runpytest_subprocess("--scaling-update", "--scaling-backend=ray", "-p", "no:cacheprovider"
-                                  ).assert_outcomes(passed=1)  # fmt: skip
-    local = pytester.runpytest_subprocess("--scaling", "--scaling-workers=1", "-p", "no:cacheprovider")
+    pytester.runpytest_inprocess("--scaling-update", "--scaling-backend=ray", "-p", "no:cacheprovider",
+                                 *_TRACKED).assert_outcomes(passed=1)  # fmt: skip
+    assert not ray.is_initialized(), "the plugin left its local Ray instance running"
+    if _TRACKED:  # the driver logs each run its Ray tasks trained, once
+        (experiment,) = [p.name for p in (pytester.path / "tracked" / "tensorboard").iterdir()]
+        logged = tensorboard_runs(pytester.path / "tracked" / "tensorboard", experiment)
+        assert sorted(logged) == [f"test_sweep.py_test_reference/w{w}-d1-seed0-lr1" for w in (16, 24, 32)]
+    local = pytester.runpytest_inprocess("--scaling", "--scaling-workers=1", "-p", "no:cacheprovider")
     local.assert_outcomes(passed=1)
     local.stdout.fnmatch_lines(["*3 runs, 0 trained now*"])
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1:1", "ray://127.0.0.1:1"])
-def test_an_address_without_a_cluster_fails_in_one_line_within_the_timeout(pytester, monkeypatch, address):
+def test_an_address_without_a_cluster_fails_in_one_line_within_the_timeout(pytester, no_ray_connection, address):
     pytester.makepyfile(test_sweep=PLUGIN_TEST)
     pytester.makeini("[pytest]\nscaling_ray_timeout = 2\n")
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
     start = time.monotonic()
-    result = pytester.runpytest_subprocess("--scaling", "--scaling-backend=ray", f"--scaling-ray-address={address}",
-                                           "-p", "no:cacheprovider", timeout=120)  # fmt: skip
+    result = pytester.runpytest_inprocess("--scaling", "--scaling-backend=ray", f"--scaling-ray-address={address}",
+                                          "-p", "no:cacheprovider")  # fmt: skip
     elapsed = time.monotonic() - start
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([f"*scaling_sweep: cannot reach the Ray cluster at {address} within 2 s "
                                  "(Connection refused); start the cluster (`ray start --head`) or fix "
                                  "--scaling-ray-address*--scaling-ray-timeout sets the wait"])  # fmt: skip
     assert "Traceback" not in result.stdout.str() and "ray[client]" not in result.stdout.str()
-    print(f"failed after {elapsed:.1f} s (pytest start-up included)")
+    print(f"failed after {elapsed:.1f} s (a pytest run in this process)")
 
 
 @pytest.mark.parametrize("args, message", [

@@ -13,6 +13,7 @@ from pytest_scaling.cache import RunCache
 from pytest_scaling.errors import ScalingDataError
 from pytest_scaling.sweep import run_sweep
 from pytest_scaling.tracking import Tracking, curve_rows, require_tracker
+from tests.helpers import tensorboard_runs
 
 SIZES = [dict(width=16, depth=1, seq_len=32), dict(width=24, depth=1, seq_len=32)]
 SWEEP = dict(data="synthetic:docs=512,val_docs=64", tokens_per_param=8, seeds=[0, 1], workers=1, threads=1)
@@ -46,19 +47,6 @@ def test_curve_rows_carry_loss_learning_rate_and_the_validation_loss(runs):
     assert lrs[-1] == pytest.approx(record.config["lr"] * record.config["final_lr_ratio"])  # cosine's end
     assert rows[-1] == (record.tokens, rows[-1][1]) and rows[-1][1]["val/loss"] == record.loss
     assert all("val/loss" not in v for _, v in rows[:-1])
-
-
-def _tensorboard(store, experiment):
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    out = {}
-    for path in sorted(glob.glob(str(store / experiment / "*" / "*"))):
-        acc = EventAccumulator(path)
-        acc.Reload()
-        if "train/loss" in acc.Tags()["scalars"]:
-            name = "/".join(path.split("/")[-2:])
-            out[name] = {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
-    return out
 
 
 def _mlflow(store, experiment):
@@ -116,7 +104,7 @@ def _wandb(store, experiment):
     return out
 
 
-READERS = {"tensorboard": _tensorboard, "mlflow": _mlflow, "wandb": _wandb}
+READERS = {"tensorboard": tensorboard_runs, "mlflow": _mlflow, "wandb": _wandb}
 
 
 @pytest.mark.parametrize("kind", list(READERS))
@@ -165,7 +153,7 @@ def test_a_tracker_name_logs_beside_the_cache(runs):
     store = cache.root.parent / tracking.DEFAULT_DIR / "tensorboard"
     (experiment,) = [p.name for p in store.iterdir()]
     names = {"build_reference/w16-d1-seed0-lr1", "build_reference/w16-d1-seed1-lr1"}
-    assert set(_tensorboard(store, experiment)) == names
+    assert set(tensorboard_runs(store, experiment)) == names
 
 
 SHARED_TESTS = '''
@@ -196,7 +184,7 @@ def test_plugin_logs_every_run_once_across_xdist_workers(pytester, runs):
     result.assert_outcomes(passed=2)
     store = pytester.path / "tracked" / "tensorboard"
     (experiment,) = [p.name for p in store.iterdir()]  # one experiment for the whole session, workers included
-    logged = _tensorboard(store, experiment)
+    logged = tensorboard_runs(store, experiment)
     assert {name.split("/")[-1] for name in logged} == {"w16-d1-seed0-lr1", "w24-d1-seed0-lr1"}  # each run once
     assert len(logged) == 2 and all(name.startswith("test_shared.py_test_") for name in logged)
     result = pytester.runpytest(*options, "-k", "test_one")

@@ -340,38 +340,48 @@ def test_device_precision_and_peaks(monkeypatch):
     assert hardware.default_threads() is None
 
 
-def _in_a_terminal(args: list[str]) -> tuple[str, str]:
-    """Run the CLI with stderr on a 100-column pseudo-terminal; (stdout, what the terminal showed)."""
+def _in_a_terminal(args: list[str], capsys, monkeypatch) -> tuple[str, str]:
+    """Run the CLI in this process with stderr on a 100-column pseudo-terminal; (stdout, what the terminal
+    showed). The terminal is a real one (a pty, drained as the CLI writes); the CLI's own process is not the
+    subject, so it runs here rather than as a process that starts torch again."""
     import fcntl
     import pty
     import struct
     import termios
+    import threading
 
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
-    proc = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=slave, text=True)
-    os.close(slave)
-    stdout = proc.communicate(timeout=120)[0]
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:  # the terminal closed
-            break
-        if not chunk:
-            break
-        shown += chunk
+    shown = bytearray()
+
+    def drain() -> None:
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the terminal closed
+                break
+            if not chunk:
+                break
+            shown.extend(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    capsys.readouterr()
+    with open(slave, "w", encoding="utf-8") as terminal, monkeypatch.context() as patch:
+        patch.setattr(sys, "stderr", terminal)
+        code = main(args)
+    reader.join(timeout=30)
     os.close(master)
-    assert proc.returncode == 0
-    return stdout, shown.decode(errors="replace")
+    assert code == 0 and not reader.is_alive()
+    return capsys.readouterr().out, shown.decode(errors="replace")
 
 
-def test_cli_shows_a_progress_bar_on_a_terminal_and_nothing_extra_with_json():
+def test_cli_shows_a_progress_bar_on_a_terminal_and_nothing_extra_with_json(capsys, monkeypatch):
     args = ["train", "--width", "16", "--depth", "1", "--seq-len", "32", "--tokens", "16384", "--data", SRC,
             "--threads", "1"]  # fmt: skip
-    stdout, shown = _in_a_terminal(args)
+    stdout, shown = _in_a_terminal(args, capsys, monkeypatch)
     assert "validation loss" in stdout and re.search(r"training: +\d+%\|.*\| [\d.]+k?/16\.4k", shown)
-    stdout, shown = _in_a_terminal([*args, "--json"])
+    stdout, shown = _in_a_terminal([*args, "--json"], capsys, monkeypatch)
     assert json.loads(stdout)["tokens"] == 16384 and "training" not in shown
 
 
