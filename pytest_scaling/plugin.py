@@ -19,11 +19,11 @@ import pytest
 
 from .ray_address import CONNECT_TIMEOUT
 from .topology import launch_rank
+from .tracking import TRACKERS
 
 _SEEDS_HELP = "seeds per size for sweeps that give a count (seeds=2); explicit seed lists are kept"
 _PATH_OPTIONS = ("--scaling-baselines", "--scaling-cache", "--scaling-markdown", "--scaling-json", "--scaling-plot",
                  "--scaling-tracker-dir")  # fmt: skip
-_TRACKERS = ("tensorboard", "mlflow", "wandb")
 
 
 def _int_at_least(minimum: int):
@@ -104,7 +104,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--scaling-lr-grid", metavar="M,M,...", type=_lr_grid,
                     help="search each size's learning rate over these multipliers of the rule, e.g. 0.25,0.5,1,2 "
                          "(for sweeps that do not give lr_grid)")  # fmt: skip
-    group.addoption("--scaling-tracker", choices=_TRACKERS,
+    group.addoption("--scaling-tracker", choices=tuple(TRACKERS),
                     help="log every run's learning curve to this experiment tracker (offline)")
     group.addoption("--scaling-tracker-dir", metavar="DIR",
                     help="where the tracker writes (default: .scaling-runs beside the run cache)")
