@@ -64,17 +64,22 @@ class PyCodeSource(DataSource):
     def _pieces(self) -> list[bytes]:
         """Each token id's bytes (``<|file|>``: a NUL byte), from the committed vocabulary."""
         alphabet = _byte_level_alphabet()
-        vocab = json.loads((CORPORA / "pycode.tokenizer.json").read_text())["model"]["vocab"]
+        vocab = json.loads(self.tokenizer_path().read_text())["model"]["vocab"]
         pieces = [b""] * len(vocab)
         for piece, i in vocab.items():
             pieces[i] = b"\0" if i == 0 else bytes(alphabet[c] for c in piece)
         return pieces
 
     @cached_property
+    def _byte_lengths(self) -> np.ndarray:
+        """How many bytes each token of the corpus stands for."""
+        return np.array([len(p) for p in self._pieces])[self._ids]
+
+    @cached_property
     def _data(self) -> np.ndarray:
         if self.level == "bpe":
             return self._ids
-        lengths = np.array([len(p) for p in self._pieces])[self._ids]
+        lengths = self._byte_lengths
         table = np.frombuffer(b"".join(self._pieces), dtype=np.uint8)
         starts = np.cumsum([0] + [len(p) for p in self._pieces[:-1]])[self._ids]
         ends = np.cumsum(lengths)
@@ -84,7 +89,7 @@ class PyCodeSource(DataSource):
     def _split_point(self, n: int) -> int:
         cut = len(self._ids) - int(len(self._ids) * VAL_FRACTION)
         cut += int(np.argmax(self._ids[cut:] == 0))  # at a file start: validation is whole held-out files
-        return cut if self.level == "bpe" else sum(len(self._pieces[i]) for i in self._ids[:cut].tolist())
+        return cut if self.level == "bpe" else int(self._byte_lengths[:cut].sum())
 
     @property
     def bytes_per_token(self) -> float:
