@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import ScalingDataError
+from .topology import launch_rank
 
 if TYPE_CHECKING:
     from .train import RunRecord
@@ -109,7 +110,7 @@ class Tracking:
     def log(self, records: list[RunRecord], label: str = "sweep") -> int:
         """Log each record not yet logged in this experiment (named after ``test``, else ``label``); returns
         how many were logged. Under torchrun only rank 0 logs."""
-        if int(os.environ.get("RANK", "0")) != 0:
+        if launch_rank() != 0:
             return 0
         from accelerate.state import PartialState
 
