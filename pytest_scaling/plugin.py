@@ -217,7 +217,7 @@ def _tracker(config: pytest.Config, state: ScalingSession) -> None:
     if tracker is None:
         return
     from .errors import ScalingError
-    from .tracking import DEFAULT_DIR, require_tracker
+    from .tracking import default_directory, require_tracker
 
     try:
         require_tracker(tracker)
@@ -227,7 +227,7 @@ def _tracker(config: pytest.Config, state: ScalingSession) -> None:
     if config.getoption("scaling_tracker_dir") or config.getini("scaling_tracker_dir"):
         state.tracker_dir = _resolve(config, "scaling_tracker_dir", "scaling_tracker_dir")
     else:
-        state.tracker_dir = state.cache.parent / DEFAULT_DIR
+        state.tracker_dir = default_directory(state.cache)
 
 
 def _backend(config: pytest.Config) -> object:

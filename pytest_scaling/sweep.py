@@ -6,7 +6,6 @@ import math
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
-from pathlib import Path
 
 import numpy as np
 
@@ -18,7 +17,7 @@ from .identity import code_identity, probe_model
 from .model import LadderRung, ModelSpec, flops_per_token, resolve_factory
 from .parallel import Run, RunProgress, train_runs
 from .ray_backend import RayBackend
-from .tracking import DEFAULT_DIR, Tracking
+from .tracking import Tracking, default_directory
 from .train import COMPUTE_METHOD, RunRecord, TrainConfig
 
 #: Config fields that do not make two runs' curves incomparable (budget, seed, where and how fast).
@@ -302,8 +301,7 @@ def _tracking(tracker: str | Tracking | None, cache: RunCache | None) -> Trackin
         return tracker
     if not isinstance(tracker, str):
         raise ScalingDataError(f"tracker must be a name or a Tracking, got {type(tracker).__name__}")
-    root = cache.root.resolve().parent if cache is not None else Path.cwd()
-    return Tracking(tracker, root / DEFAULT_DIR)
+    return Tracking(tracker, default_directory(cache.root if cache is not None else None))
 
 
 def _lr_grid(grid) -> list[float] | None:

@@ -42,6 +42,11 @@ def require_tracker(name: str) -> None:
                                f"pip install 'pytest-scaling[{name}]'")  # fmt: skip
 
 
+def default_directory(cache_root: Path | None) -> Path:
+    """``.scaling-runs/`` beside the run cache's folder (in the working directory without a cache)."""
+    return (Path(cache_root).resolve().parent if cache_root is not None else Path.cwd()) / DEFAULT_DIR
+
+
 def experiment_name(started_at: float) -> str:
     """``pytest-scaling-<UTC time to the microsecond>``: one experiment per session (xdist workers share it)."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(started_at))
