@@ -1,4 +1,5 @@
-"""The ``pytest-scaling`` command line: ``fit`` a scaling law to a CSV, ``train`` one model.
+"""The ``pytest-scaling`` command line: ``fit`` a scaling law to a CSV, ``train`` one model, ``predict`` a
+model nobody trained from a recorded baseline.
 
 Bad input never shows a traceback: every :class:`ScalingError` becomes one line on stderr and
 exit status 2 (argparse usage errors exit 2 as well).
@@ -222,6 +223,62 @@ def _run_train(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------------------- predict
+def _add_predict(sub) -> None:
+    p = sub.add_parser(
+        "predict", help="predict the loss of a model nobody trained from a recorded baseline",
+        description="Read a recorded baseline and predict, with a 95%% interval, the loss of a model of N "
+        "non-embedding parameters trained on D tokens, or the loss a compute budget reaches (with the "
+        "compute-optimal N and D where the baseline's sizes vary tokens per parameter). The interval covers "
+        "the law's fit and one run's seed noise, not the law's form failing far from the trained sizes: "
+        "'reach' says how far the query is, in multiples of the largest trained compute.",
+    )  # fmt: skip
+    p.add_argument("baseline", help="a baseline file, or a name in --baselines-dir (e.g. reference)")
+    p.add_argument("--baselines-dir", default="scaling_baselines", metavar="DIR",
+                   help="where named baselines live (default scaling_baselines)")  # fmt: skip
+    query = p.add_mutually_exclusive_group(required=True)
+    query.add_argument("--params", type=_positive_float, metavar="N", help="non-embedding parameters, e.g. 1e6")
+    query.add_argument("--compute", type=_positive_float, metavar="C", help="training FLOPs, e.g. 1e14")
+    p.add_argument("--tokens", type=_positive_float, metavar="D",
+                   help="training tokens with --params (default: the baseline's tokens per parameter x N)")  # fmt: skip
+    p.add_argument("--flops-per-token", type=_positive_float, metavar="F",
+                   help="the model's training FLOPs per token, when known (default: from the baseline's sizes)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(handler=_run_predict)
+
+
+def _run_predict(args) -> int:
+    from dataclasses import asdict
+
+    from .baseline import Baseline
+    from .predict import predict_compute, predict_size, resolve
+
+    if args.compute is not None and (args.tokens is not None or args.flops_per_token is not None):
+        raise ScalingDataError("--tokens and --flops-per-token go with --params, not --compute")
+    base = Baseline.load(resolve(args.baseline, args.baselines_dir))
+    if args.compute is not None:
+        answer = predict_compute(base, args.compute)
+    else:
+        answer = predict_size(base, args.params, args.tokens, args.flops_per_token)
+    if args.json:
+        print(json.dumps({"baseline": base.name, **asdict(answer)}, indent=2))
+        return 0
+    where = ("beyond the largest trained size" if answer.reach > 1.001 else
+             "below the smallest trained size" if answer.reach * max(p["compute"] for p in base.points)
+             < min(p["compute"] for p in base.points) / 1.001 else "within the trained sizes")  # fmt: skip
+    rows = [
+        ["baseline, law", f"{base.name}, {answer.law}"],
+        ["loss", f"{answer.loss:.4f} nats/token (95% interval {answer.lo:.4f} to {answer.hi:.4f})"],
+        ["compute C", f"{answer.compute:.4g} FLOPs, {answer.reach:.3g}x the largest trained ({where})"],
+    ]
+    if answer.params is not None:
+        rows.append(["params (non-embedding), tokens", f"{answer.params:.4g}, {answer.tokens:.4g} "
+                     f"({answer.tokens / answer.params:.3g} per parameter)"])  # fmt: skip
+    rows += [["note", note] for note in answer.notes]
+    print(tabulate(rows, tablefmt="plain"))
+    return 0
+
+
 @contextlib.contextmanager
 def _progress_bar(tokens: int, enabled: bool):
     """A tqdm bar of training tokens on stderr, or nothing (a pipe, --json, a rank other than 0)."""
@@ -247,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_fit(sub)
     _add_train(sub)
+    _add_predict(sub)
     return parser
 
 

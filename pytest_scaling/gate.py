@@ -43,6 +43,7 @@ import numpy as np
 from scipy.stats import norm, t
 
 from .baseline import CURVE_LAW, Baseline, BaselineError, Curve, fit_curve
+from .crossover import crossover
 from .errors import ScalingError
 from .gatereport import Crossover, GateReport, Noise, PlotData, SizeRow, seed_noise_text
 from .noise import SeedNoise, fit_seed_noise
@@ -52,7 +53,6 @@ ALPHA = 0.01  # one-sided false-alarm level of each gate decision
 LR_DISAGREEMENT = 4.0  # best learning-rate multipliers this far apart make a verdict depend on tuning
 ASSUMED_NOISE = 0.01  # relative seed noise assumed when no size has two seeds
 DEFAULT_BASELINES = "scaling_baselines"
-CROSSOVER_REACH = 1000.0  # how far past the largest size the crossover of two laws is searched
 CANDIDATE_BOOTSTRAP = 200  # replicas of a candidate's own law (its crossover interval)
 IMPLAUSIBLE_MULTIPLIER = 100.0  # a compute multiplier no architecture change plausibly gives
 LEAK_CAUSES = ("usually the model sees the token it predicts (a causal mask off by one, attention without "
@@ -197,6 +197,8 @@ class Comparison:
 
     rows: list[SizeRow]
     noise: SeedNoise
+    cov: np.ndarray  # [K, K] covariance of the sizes' log deviations: sigma_i^2 on the diagonal, the baseline's
+    # bootstrap covariance between sizes off it
 
     @property
     def assumed_noise(self) -> bool:
@@ -235,16 +237,17 @@ def compare(result: SweepResult, curve: Curve) -> Comparison:
     noise = fit_seed_noise([*curve.compute, *result.compute], [*curve.losses, *(p.losses for p in result.points)])
     n_b = min(len(runs) for runs in curve.losses)
     bootstrap_bias = n_b / (n_b - 1) if n_b > 1 else 1.0
+    reps = curve.predict_samples(result.compute)  # [R, K]
+    cov = np.atleast_2d(np.cov(np.log(reps), rowvar=False, bias=True)) * bootstrap_bias
     rows = []
-    for point in result.points:
+    for i, point in enumerate(result.points):
         finite = [x for x in point.losses if math.isfinite(x)]
         C = point.compute
         predicted = float(curve.predict(C)[0])
-        reps = curve.predict_samples(C)[:, 0]
-        lo, hi = np.percentile(reps, [2.5, 97.5])
+        lo, hi = np.percentile(reps[:, i], [2.5, 97.5])
         seed_noise = float(noise.at(C)) if noise.dof else ASSUMED_NOISE
         noise_dof = float(noise.dof_at(C)) if noise.dof else math.inf
-        baseline_var = max(float(np.var(np.log(reps))) * bootstrap_bias, seed_noise**2 / n_b)
+        baseline_var = max(float(cov[i, i]), seed_noise**2 / n_b)
         sigma = math.sqrt(seed_noise**2 / max(1, len(finite)) + baseline_var)
         loss = point.loss
         z = math.log(loss / predicted) / sigma if math.isfinite(loss) else math.inf
@@ -257,7 +260,8 @@ def compare(result: SweepResult, curve: Curve) -> Comparison:
             lr_multiplier=point.lr_multiplier,
             extrapolated=not _inside(curve, C) or (math.isfinite(loss) and not _inside(curve, needed)),
         ))  # fmt: skip
-    return Comparison(rows, noise)
+        cov[i, i] = sigma**2
+    return Comparison(rows, noise, cov)
 
 
 def _candidate_curve(result: SweepResult) -> Curve | None:
@@ -271,37 +275,11 @@ def _candidate_curve(result: SweepResult) -> Curve | None:
         return None
 
 
-def _first_crossing(gap: np.ndarray, logc: np.ndarray) -> np.ndarray:
-    """Per row of ``gap`` [R, M] (over log compute ``logc`` [M]) the compute of its first sign change (inf: none)."""
-    sign = np.sign(gap)
-    changed = (sign != sign[:, :1]) & (sign != 0)
-    out = np.full(len(gap), math.inf)
-    for i in np.flatnonzero(changed.any(axis=1)):
-        j = int(np.argmax(changed[i]))
-        g0, g1 = gap[i, j - 1], gap[i, j]
-        out[i] = math.exp(logc[j - 1] + (logc[j] - logc[j - 1]) * g0 / (g0 - g1))
-    return out
-
-
-def crossover(candidate: Curve, baseline: Curve) -> Crossover:
-    """Where the two fitted laws cross, between the smallest size and ``CROSSOVER_REACH`` x the largest, with
-    a 95% interval over paired bootstrap replicas, and which way their gap moves at the largest size."""
-    top = max(candidate.compute.max(), baseline.compute.max())
-    logc = np.linspace(math.log(min(candidate.compute.min(), baseline.compute.min())),
-                       math.log(top * CROSSOVER_REACH), 800)  # fmt: skip
-
-    def gap(theta_c: np.ndarray, theta_b: np.ndarray, x: np.ndarray) -> np.ndarray:
-        return CURVE_LAW.log_predict(theta_c, x[:, None])[0] - CURVE_LAW.log_predict(theta_b, x[:, None])[0]
-
-    point = _first_crossing(gap(candidate.theta[None], baseline.theta[None], logc), logc)[0]
-    n = min(len(candidate.samples), len(baseline.samples))
-    replicas = _first_crossing(gap(candidate.samples[:n], baseline.samples[:n], logc), logc)
-    lo, hi = np.percentile(replicas, [2.5, 97.5], method="nearest") if n else (math.inf, math.inf)  # inf: none
-    at_top = gap(candidate.theta[None], baseline.theta[None], np.log([top, top * 1.1]))[0]
-    finite = lambda x: float(x) if math.isfinite(x) else None  # noqa: E731
-    return Crossover(compute=finite(point), lo=finite(lo), hi=finite(hi), searched_to=float(top * CROSSOVER_REACH),
-                     favours="candidate" if at_top[1] < at_top[0] else "baseline",
-                     better_at_largest=bool(at_top[0] < 0))  # fmt: skip
+def _crossover(candidate: Curve, baseline: Curve, comparison: Comparison) -> Crossover:
+    """The crossover record over the sizes with a finite loss (the candidate's curve needs every size finite)."""
+    rows = comparison.rows
+    return crossover(candidate, baseline, [r.flops for r in rows], [math.log(r.loss / r.predicted) for r in rows],
+                     comparison.cov, min(r.noise_dof for r in rows))  # fmt: skip
 
 
 def _plot_data(result: SweepResult, curve: Curve) -> PlotData:
@@ -386,7 +364,8 @@ def _report(result: SweepResult, base: Baseline, check: str, verdict: str, messa
         noise=_noise(comparison),
         baseline_law=base.curve.params, candidate_law=candidate.params if candidate is not None else None,
         trained=result.trained, runs=len(result.runs), skipped=result.skipped, plot=_plot_data(result, base.curve),
-        crossover=crossover(candidate, base.curve) if candidate is not None else None, warnings=notes, **extra,
+        crossover=_crossover(candidate, base.curve, comparison) if candidate is not None else None, warnings=notes,
+        **extra,
     )  # fmt: skip
 
 

@@ -74,14 +74,19 @@ class PlotData:
 @dataclass
 class Crossover:
     """Where the candidate's fitted law meets the baseline's (``compute`` None: no crossing in the searched
-    range), and which of the two the gap between them moves towards at the largest size."""
+    range), and how the gap between them moves with compute (:mod:`pytest_scaling.crossover`). A crossing
+    is claimed only when ``trend`` is not ``"none"``."""
 
     compute: float | None
     lo: float | None  # bootstrap 95% interval of the crossing compute
     hi: float | None
     searched_to: float  # the largest compute searched (1000x the largest size)
-    favours: str  # whom the gap between the laws moves towards as compute grows: "candidate" or "baseline"
-    better_at_largest: bool  # whether the candidate's law is below the baseline's at the largest size
+    favours: str  # whom the gap moves towards as compute grows (the slope's sign): "candidate" or "baseline"
+    better_at_largest: bool  # whether the candidate is below the baseline's curve at its largest size (fitted gap)
+    trend: str = "none"  # "growing" / "shrinking": the gap's magnitude with compute, beyond seed noise; or "none"
+    slope: float = 0.0  # the log gap's change per 10x compute (negative: towards the candidate)
+    slope_lo: float = 0.0  # its 95% interval
+    slope_hi: float = 0.0
 
 
 @dataclass

@@ -158,20 +158,21 @@ def _laws(report: GateReport) -> str:
 
 
 def crossover_text(crossover: Crossover | None) -> str:
-    """Where the candidate's and the baseline's fitted laws cross, and how the gap between them moves."""
+    """How the gap between the candidate and the baseline moves with compute and, when it moves beyond seed
+    noise, where the two fitted laws cross."""
     if crossover is None:
         return "not computed (this run's law needs 3 sizes, none diverged)"
-    side = "below" if crossover.better_at_largest else "above"
+    slope = (f"{100 * crossover.slope:+.2f}% per 10x compute (95% CI {100 * crossover.slope_lo:+.2f}% to "
+             f"{100 * crossover.slope_hi:+.2f}%)")  # fmt: skip
+    if crossover.trend == "none":
+        return f"none claimed: the gap shows no trend with compute beyond seed noise ({slope})"
     gap = "advantage" if crossover.better_at_largest else "disadvantage"
-    growing = crossover.better_at_largest == (crossover.favours == "candidate")
-    trend = f"its {gap} {'growing' if growing else 'shrinking'} with compute"
+    trend = f"this run's {gap} {crossover.trend} with compute ({slope})"
     if crossover.compute is None:
-        reach = f"none up to C = {crossover.searched_to:.3g} (1000x the largest size)"
-        return f"{reach}; this run's law stays {side}, {trend}"
+        return f"{trend}; the laws do not cross up to C = {crossover.searched_to:.3g} (1000x the largest size)"
     lo = f"{crossover.lo:.3g}" if crossover.lo is not None else "none"
     hi = f"{crossover.hi:.3g}" if crossover.hi is not None else f"beyond {crossover.searched_to:.3g}"
-    where = f"at C = {crossover.compute:.3g} (95% CI {lo} to {hi})"
-    return f"{where}; at the largest size this run's law is {side}, {trend}"
+    return f"{trend}; the laws cross at C = {crossover.compute:.3g} (95% CI {lo} to {hi})"
 
 
 def _extrapolation_note(report: GateReport) -> str | None:

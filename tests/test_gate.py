@@ -23,10 +23,11 @@ COMPUTE = np.logspace(9, 13, 5)
 
 
 def sweep(rng, *, shift=1.0, alpha=0.1, compute_factor=1.0, seeds=3, noise=0.004, tmp_path=None, **context):
-    """A sweep whose true loss is shift * (1.5 + 30 C^-alpha) at C = COMPUTE * compute_factor."""
+    """A sweep whose true loss is shift * (1.5 + 30 C^-alpha) at C = COMPUTE * compute_factor (shift and noise:
+    one figure, or one per size)."""
     points = []
     for i, C in enumerate(COMPUTE * compute_factor):
-        true = shift * (1.5 + 30 * C**-alpha)
+        true = np.broadcast_to(shift, 5)[i] * (1.5 + 30 * C**-alpha)
         losses = (true * np.exp(rng.normal(0, np.broadcast_to(noise, 5)[i], seeds))).tolist()
         points.append(SizePoint(spec={"width": 16 * (i + 1), "depth": 1, "vocab_size": 64}, params=1000 * 4**i,
                                 total_params=2000 * 4**i, tokens=int(C / 6e4), compute=float(C), losses=losses))
@@ -207,9 +208,9 @@ def test_baselines_are_written_with_the_umask(tmp_path):
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
 
 
-def test_crossover_of_two_laws_and_its_direction():
+def test_crossing_of_two_laws():
     from pytest_scaling.baseline import fit_curve
-    from pytest_scaling.gate import crossover
+    from pytest_scaling.crossover import law_crossing
 
     rng = np.random.default_rng(3)
     compute = np.logspace(9, 13, 5)
@@ -218,11 +219,56 @@ def test_crossover_of_two_laws_and_its_direction():
         return fit_curve(compute, [(1.5 + A * C**-alpha) * np.exp(rng.normal(0, 0.002, 3)) for C in compute])
 
     baseline = curve(30, 0.1)
-    crossing = crossover(curve(20, 0.085), baseline)  # better at small compute, shallower: crosses near 5.6e11
-    assert crossing.compute == pytest.approx(5.6e11, rel=0.5) and crossing.lo < crossing.compute < crossing.hi
-    assert crossing.favours == "baseline" and not crossing.better_at_largest
-    steeper = crossover(curve(40, 0.115), baseline)  # better everywhere
-    assert steeper.compute is None and steeper.better_at_largest and steeper.searched_to == pytest.approx(1e16)
+    where, lo, hi, searched_to = law_crossing(curve(20, 0.085), baseline)  # better at small compute, shallower
+    assert where == pytest.approx(5.6e11, rel=0.5) and lo < where < hi  # crosses near 5.6e11
+    where, _, _, searched_to = law_crossing(curve(40, 0.115), baseline)  # better everywhere
+    assert where is None and searched_to == pytest.approx(1e16)
+
+
+def test_gap_trend_recovers_a_known_slope_and_its_interval():
+    from pytest_scaling.crossover import gap_trend
+
+    rng = np.random.default_rng(0)
+    compute, sigma = np.logspace(9, 13, 5), np.array([0.01, 0.004, 0.003, 0.002, 0.002])
+    slopes, covered = [], 0
+    for _ in range(400):
+        log_gap = 0.01 - 0.005 * (np.log10(compute) - 11) + rng.normal(0, sigma)
+        slope, lo, hi, _ = gap_trend(compute, log_gap, np.diag(sigma**2), math.inf)
+        slopes.append(slope)
+        covered += lo <= -0.005 <= hi
+    assert np.mean(slopes) == pytest.approx(-0.005, abs=5e-4)
+    assert 0.92 <= covered / 400 <= 0.98  # a 95% interval
+
+
+def _crossover_of(candidate, reference):
+    try:
+        assert_on_curve(candidate, reference)
+    except ScalingGateError:
+        pass
+    return candidate.context.reports[-1].crossover
+
+
+def test_a_trend_is_claimed_only_beyond_seed_noise(tmp_path):
+    """Re-seeded references show no trend in >= 90% of 40 trials; a candidate whose gap grows by 1% per 10x
+    compute (0.4% seed noise, 3 seeds a side) is 'growing' and one that closes a 4% gap 'shrinking'."""
+    none = 0
+    for k in range(8):
+        reference = Baseline.from_sweep("reference", sweep(np.random.default_rng(100 + k)))
+        for c in range(5):
+            crossover = _crossover_of(sweep(np.random.default_rng(200 + 10 * k + c), tmp_path=tmp_path), reference)
+            none += crossover.trend == "none"
+    assert none >= 36
+    reference = Baseline.from_sweep("reference", sweep(np.random.default_rng(7)))
+    growing = sweep(np.random.default_rng(8), shift=np.exp(0.01 * np.log10(COMPUTE / COMPUTE[0])), tmp_path=tmp_path)
+    crossover = _crossover_of(growing, reference)
+    assert crossover.trend == "growing" and crossover.favours == "baseline" and not crossover.better_at_largest
+    assert crossover.slope == pytest.approx(0.01, abs=0.004)
+    closing = sweep(np.random.default_rng(9), shift=1.04 - 0.01 * np.log10(COMPUTE / COMPUTE[0]), tmp_path=tmp_path)
+    crossover = _crossover_of(closing, reference)
+    assert crossover.trend == "shrinking" and crossover.favours == "candidate" and not crossover.better_at_largest
+    better = sweep(np.random.default_rng(10), shift=0.99 - 0.01 * np.log10(COMPUTE / COMPUTE[0]), tmp_path=tmp_path)
+    crossover = _crossover_of(better, reference)
+    assert crossover.trend == "growing" and crossover.better_at_largest
 
 
 # ------------------------------------------------------------------- losses below what is possible

@@ -261,7 +261,8 @@ def test_extrapolated_sizes_are_marked_and_left_out_of_the_multiplier(tmp_path):
     assert "(extrap.)" in md and "Crossover: " in md
     entry = json_report([report])["tests"][0]
     assert [size["extrapolated"] for size in entry["sizes"]] == [False, False, False, True]
-    assert {"compute", "lo", "hi", "searched_to", "favours", "better_at_largest"} == set(entry["crossover"])
+    assert {"compute", "lo", "hi", "searched_to", "favours", "better_at_largest", "trend", "slope", "slope_lo",
+            "slope_hi"} == set(entry["crossover"])  # fmt: skip
 
 
 MERMAID_DIR = Path(os.environ.get("SCALING_MERMAID_DIR", Path(__file__).resolve().parents[1] / ".ci" / "mermaid"))

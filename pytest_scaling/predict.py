@@ -1,0 +1,190 @@
+"""Predict a model nobody trained from a recorded baseline: its loss at N parameters and D tokens, or at a
+compute budget, with a 95% interval.
+
+The law is chosen by what the baseline trained:
+
+* every size at one tokens-per-parameter ratio (the shipped suites): the gate's own curve ``L(C)`` along
+  that line (:class:`pytest_scaling.baseline.Curve`, compute in the baseline's FLOPs, attention included).
+  A query at another ratio cannot be answered: ``L(N, D)`` needs sizes trained at several ratios. A query
+  by ``N`` gets its compute from the baseline's FLOPs per parameter-token, ``6 + k N^-g`` fitted to its
+  sizes (the attention's share falls as models widen), unless ``flops_per_token`` is given;
+* sizes at several ratios (at least 1.5x apart): Chinchilla's ``L(N, D) = E + A/N^alpha + B/D^beta``
+  fitted to every run, with a bootstrap over runs; a compute query gets the compute-optimal ``N, D``
+  under ``C = 6 N D`` (Hoffmann et al.'s accounting, :func:`pytest_scaling.allocation.optimal_allocation`).
+
+The interval covers the law's fit (its bootstrap replicas, widened by n / (n - 1) for a bootstrap of n
+seeds) and one new run's seed noise at that compute (the baseline's noise model); it does not cover the
+law's form being wrong far from the trained sizes: ``reach`` says how far the query lies, in multiples of
+the largest trained compute.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import norm
+
+from .allocation import optimal_allocation
+from .baseline import Baseline
+from .errors import ScalingDataError
+from .fit import bootstrap, fit_chinchilla
+from .noise import fit_seed_noise
+
+LEVEL = 0.95
+RATIO_SPREAD = 1.5  # tokens-per-parameter ratios this far apart make a baseline an L(N, D) design
+RATIO_RTOL = 0.1  # a query within this of the baseline's one ratio lies on its line
+CHINCHILLA_BOOTSTRAP = 200
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One query's answer: the predicted loss (nats/token) and its 95% interval, and where it lies."""
+
+    law: str  # "L(C)" or "L(N, D)"
+    loss: float
+    lo: float
+    hi: float
+    compute: float  # FLOPs of the query (the baseline's accounting for L(C), 6 N D for L(N, D))
+    params: float | None  # non-embedding parameters (None: not determined by the query)
+    tokens: float | None
+    reach: float  # compute / the largest trained size's compute
+    notes: tuple[str, ...] = ()
+
+
+def resolve(baseline: str, directory: str | Path = "scaling_baselines") -> Path:
+    """The baseline file named by a path or by a name in ``directory``; an unknown one is a
+    :class:`ScalingDataError` listing the names there."""
+    path = Path(baseline)
+    if path.is_file():
+        return path
+    named = Path(directory) / f"{baseline}.json"
+    if named.is_file():
+        return named
+    known = sorted(p.stem for p in Path(directory).glob("*.json")) if Path(directory).is_dir() else []
+    close = difflib.get_close_matches(baseline, known, n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else f"; known in {directory}: {', '.join(known) or 'none'}"
+    raise ScalingDataError(f"no baseline {baseline!r}: neither a file nor {named}{hint}")
+
+
+def _runs(base: Baseline) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every finite run: (N, D, C, loss)."""
+    rows = [(p["params"], p["tokens"], p["compute"], x) for p in base.points for x in p["losses"] if math.isfinite(x)]
+    return tuple(np.array(v, float) for v in zip(*rows, strict=True))
+
+
+def ratios(base: Baseline) -> np.ndarray:
+    """Tokens per non-embedding parameter of each size."""
+    return np.array([p["tokens"] / p["params"] for p in base.points], float)
+
+
+def _widen(point: float, lo: float, hi: float, n: int, noise: float) -> tuple[float, float]:
+    """The bootstrap's log half-widths scaled by sqrt(n / (n - 1)) and combined with one run's seed noise."""
+    scale = math.sqrt(n / (n - 1)) if n > 1 else 1.0
+    z = norm.ppf(0.5 + LEVEL / 2)
+    down = math.hypot(scale * (math.log(point) - math.log(lo)), z * noise)
+    up = math.hypot(scale * (math.log(hi) - math.log(point)), z * noise)
+    return point * math.exp(-down), point * math.exp(up)
+
+
+def _seeds(base: Baseline) -> int:
+    return min(sum(math.isfinite(x) for x in p["losses"]) for p in base.points)
+
+
+def _noise(base: Baseline, compute: float) -> float:
+    noise = fit_seed_noise([p["compute"] for p in base.points], [p["losses"] for p in base.points])
+    return float(noise.at(compute)) if noise.dof else 0.0
+
+
+def flops_per_param_token(base: Baseline, params: float) -> float:
+    """FLOPs per non-embedding parameter per token at ``params``: ``6 + k N^-g`` fitted to the baseline's sizes
+    (log-linear in ``log(C / (N D) - 6)``), 6 where they leave nothing above 6."""
+    N = np.array([p["params"] for p in base.points], float)
+    extra = np.array([p["compute"] / (p["params"] * p["tokens"]) for p in base.points]) - 6.0
+    keep = extra > 0
+    if keep.sum() < 2:
+        return 6.0 + (float(extra[keep][0]) if keep.any() else 0.0)
+    slope, intercept = np.polyfit(np.log(N[keep]), np.log(extra[keep]), 1)
+    return 6.0 + math.exp(intercept + slope * math.log(params))
+
+
+def _reach(base: Baseline, compute: float) -> float:
+    return compute / max(p["compute"] for p in base.points)
+
+
+def _along_line(base: Baseline, compute: float, params=None, tokens=None, notes=()) -> Prediction:
+    curve = base.curve
+    point = float(curve.predict(compute)[0])
+    lo, hi = np.percentile(curve.predict_samples(compute)[:, 0], [100 * (1 - LEVEL) / 2, 100 * (1 + LEVEL) / 2])
+    lo, hi = _widen(point, float(lo), float(hi), _seeds(base), _noise(base, compute))
+    return Prediction("L(C)", point, lo, hi, compute, params, tokens, _reach(base, compute), tuple(notes))
+
+
+def _chinchilla(base: Baseline):
+    N, D, _, loss = _runs(base)
+    if len({(n, d) for n, d in zip(N, D, strict=True)}) < 5:
+        raise ScalingDataError(f"baseline {base.name!r}: L(N, D) needs at least 5 sizes or budgets, got "
+                               f"{len(base.points)}")  # fmt: skip
+    fitted = fit_chinchilla(N, D, loss)
+    bootstrap(fitted, CHINCHILLA_BOOTSTRAP, level=LEVEL)
+    return fitted
+
+
+def _line_ratio(base: Baseline) -> float | None:
+    """The baseline's one tokens-per-parameter ratio, or None when its sizes vary it (an L(N, D) design)."""
+    r = ratios(base)
+    return None if r.max() / r.min() >= RATIO_SPREAD else float(np.exp(np.mean(np.log(r))))
+
+
+def predict_size(base: Baseline, params: float, tokens: float | None = None,
+                 flops_per_token: float | None = None) -> Prediction:  # fmt: skip
+    """The loss of a model with ``params`` non-embedding parameters trained on ``tokens`` (default: the
+    baseline's ratio times ``params``); ``flops_per_token``: its training FLOPs per token when known."""
+    ratio = _line_ratio(base)
+    if ratio is None:
+        if tokens is None:
+            raise ScalingDataError(f"baseline {base.name!r} trains its sizes at several tokens per parameter: give "
+                                   "--tokens as well")  # fmt: skip
+        fitted = _chinchilla(base)
+        point = float(fitted.predict(N=params, D=tokens))
+        lo, hi = (float(v) for v in fitted.bootstrap.predict_interval(N=params, D=tokens))
+        compute = 6.0 * params * tokens
+        lo, hi = _widen(point, lo, hi, _seeds(base), _noise(base, compute))
+        reach = compute / max(6.0 * p["params"] * p["tokens"] for p in base.points)
+        return Prediction("L(N, D)", point, lo, hi, compute, params, tokens, reach)
+    tokens = ratio * params if tokens is None else tokens
+    if abs(tokens / params / ratio - 1) > RATIO_RTOL:
+        raise ScalingDataError(
+            f"baseline {base.name!r} trains every size at {ratio:.3g} tokens per parameter, so its law L(C) "
+            f"predicts models on that line only, and {tokens:.4g} tokens for {params:.4g} parameters is "
+            f"{tokens / params:.3g}; L(N, D) needs sizes trained at several ratios (record a baseline whose "
+            f"sweep varies tokens_per_param), or ask for {ratio * params:.4g} tokens")  # fmt: skip
+    per_token = flops_per_token if flops_per_token is not None else flops_per_param_token(base, params) * params
+    note = (f"compute {per_token:.4g} FLOPs per token" + (" (given)" if flops_per_token is not None else
+            f" ({per_token / params:.3g} per parameter, extrapolated from the baseline's sizes)"))  # fmt: skip
+    return _along_line(base, per_token * tokens, params, tokens, [note])
+
+
+def predict_compute(base: Baseline, compute: float) -> Prediction:
+    """The loss a compute budget reaches: along the baseline's line (L(C)), or at the compute-optimal
+    ``N, D`` of its fitted L(N, D) under ``C = 6 N D``."""
+    if _line_ratio(base) is not None:
+        return _along_line(base, compute, notes=[
+            "compute-optimal N and D need L(N, D): this baseline trains every size at one tokens-per-parameter "
+            "ratio, so the loss is along that line"])  # fmt: skip
+    fitted = _chinchilla(base)
+    alloc = optimal_allocation(fitted.params, compute)
+    N, D = float(alloc["N_opt"]), float(alloc["D_opt"])
+    replicas = optimal_allocation(fitted.bootstrap.params, compute)
+    X = np.log(np.column_stack([replicas["N_opt"], replicas["D_opt"]]))  # replica r at its own optimum
+    losses = np.exp(np.diag(fitted.law.log_predict(fitted.bootstrap.samples, X)[0]))
+    point = float(fitted.predict(N=N, D=D))
+    lo, hi = np.nanpercentile(losses, [100 * (1 - LEVEL) / 2, 100 * (1 + LEVEL) / 2])
+    lo, hi = _widen(point, float(lo), float(hi), _seeds(base), _noise(base, compute))
+    n_lo, n_hi = np.nanpercentile(replicas["N_opt"], [2.5, 97.5])
+    reach = compute / max(6.0 * p["params"] * p["tokens"] for p in base.points)
+    return Prediction("L(N, D)", point, lo, hi, compute, N, D, reach,
+                      (f"compute-optimal N 95% CI {n_lo:.3g} to {n_hi:.3g}; C = 6 N D",))  # fmt: skip
