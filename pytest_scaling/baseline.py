@@ -60,7 +60,7 @@ class Curve:
     def params(self) -> dict[str, float]:
         return {k: float(v) for k, v in CURVE_LAW.params(self.theta).items()}
 
-    def _log_predict(self, theta: np.ndarray, anchors: np.ndarray, C: np.ndarray) -> np.ndarray:
+    def log_predict(self, theta: np.ndarray, anchors: np.ndarray, C) -> np.ndarray:
         """log L at compute C [M] for parameter rows theta [R, 3] anchored at anchors [R, K] -> [R, M]."""
         logc = np.log(self.compute)[:, None]
         base_at_sizes, _ = CURVE_LAW.log_predict(theta, logc)
@@ -73,11 +73,11 @@ class Curve:
 
     def predict(self, C) -> np.ndarray:
         """The anchored curve at compute ``C`` (array)."""
-        return np.exp(self._log_predict(self.theta[None], self.anchors[:1], np.atleast_1d(C))[0])
+        return np.exp(self.log_predict(self.theta[None], self.anchors[:1], np.atleast_1d(C))[0])
 
     def predict_samples(self, C) -> np.ndarray:
         """Bootstrap replicas of :meth:`predict`, [R, len(C)]."""
-        return np.exp(self._log_predict(self.samples, self.anchors[1:], np.atleast_1d(C)))
+        return np.exp(self.log_predict(self.samples, self.anchors[1:], np.atleast_1d(C)))
 
     def compute_for(self, loss, replicas: bool = False) -> np.ndarray:
         """Compute at which the curve reaches ``loss`` (inf when it never does within 12 e-folds).
