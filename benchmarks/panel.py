@@ -29,6 +29,7 @@ from tabulate import tabulate
 from pytest_scaling import (
     Baseline,
     RunCache,
+    ScalingDataError,
     ScalingGateError,
     assert_on_curve,
     backtest,
@@ -105,7 +106,11 @@ def gate(entry: Entry, data: str, cache: RunCache, baselines: dict, lr: float) -
                                                                     cache=cache, **options))  # fmt: skip
     baseline = baselines[key]
     start = time.perf_counter()
-    result = run_sweep(entry.factory, SIZES, seeds=entry.seeds, cache=cache, **options)
+    try:
+        result = run_sweep(entry.factory, SIZES, seeds=entry.seeds, cache=cache, **options)
+    except ScalingDataError as exc:  # the probe rejected the model before anything trained
+        reason = str(exc).split(": ", 1)[-1].split(" from the loss")[0].split(" (")[0][:60]
+        return Row(entry, True, [], math.nan, f"probe: {reason}", time.perf_counter() - start)
     seconds = time.perf_counter() - start
     comparison = compare(result, baseline.curve)
     try:
@@ -139,7 +144,7 @@ def law(reference) -> str:
 
 def table(rows: list[Row]) -> str:
     body = [[r.entry.name, r.entry.expected, len(r.entry.seeds), "FAILED" if r.failed else "passed",
-             "yes" if r.agrees else "**NO**", " / ".join(f"{100 * d:+.1f}" for d in r.deviations),
+             "yes" if r.agrees else "**NO**", " / ".join(f"{100 * d:+.1f}" for d in r.deviations) or "not trained",
              f"{r.combined_z:+.2f}", r.multiplier, r.entry.source] for r in rows]  # fmt: skip
     return tabulate(body, headers=["change", "expected", "seeds", "gate", "agrees", "deviation per size %",
                                    "combined z", "compute multiplier (95% CI)", "published direction"],

@@ -18,7 +18,8 @@ Two parts, each able to catch what the other cannot:
   backward pass on a fixed batch, rounded to 6 significant digits. It catches what reading code cannot:
   monkey-patching, environment flags, generated code, C extensions, import-time side effects. The probe
   also checks the model: a ``torch.nn.Module`` with parameters whose logits are ``[B, T, vocab_size]`` and
-  depend on earlier tokens only (:mod:`pytest_scaling.causality`).
+  depend on earlier tokens only (:mod:`pytest_scaling.causality`), and whose every trainable parameter
+  gets a gradient (:func:`pytest_scaling.model.check_used`).
 
 Not covered: data files a factory reads at call time (beyond what the fingerprint sees) and changes that
 leave the fingerprint's batch and the code unchanged. ``--scaling-retrain`` retrains regardless.
@@ -52,7 +53,16 @@ import torch.nn.functional as F
 
 from .causality import check_causal
 from .errors import ScalingDataError
-from .model import ModelSpec, ParamCount, check_logits, check_model, count_params, logits_of, resolve_factory
+from .model import (
+    ModelSpec,
+    ParamCount,
+    check_logits,
+    check_model,
+    check_used,
+    count_params,
+    logits_of,
+    resolve_factory,
+)
 
 __all__ = ["ModelProbe", "code_identity", "probe_model"]
 
@@ -540,6 +550,8 @@ def probe_model(factory: object, spec: ModelSpec) -> ModelProbe:
         loss = F.cross_entropy(logits.float().reshape(-1, spec.vocab_size), batch[:, 1:].reshape(-1))
         loss.backward()
         params = count_params(model, spec)
+    where = f"{getattr(build, '__qualname__', None) or type(model).__name__} at {spec.label}"
+    check_used(model, where)
     rows: list = [_round(loss.item())]
     for name, p in model.named_parameters():
         data = p.detach().double()
@@ -548,7 +560,6 @@ def probe_model(factory: object, spec: ModelSpec) -> ModelProbe:
     for name, b in model.named_buffers():
         rows.append([name, list(b.shape), str(b.dtype), _round(b.detach().double().sum())])
     digest = hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16]
-    name = getattr(build, "__qualname__", None) or type(model).__name__
     with _deterministic():
-        check_causal(model, batch[:, :-1], spec.vocab_size, PROBE_SEED, f"{name} at {spec.label}")
+        check_causal(model, batch[:, :-1], spec.vocab_size, PROBE_SEED, where)
     return ModelProbe(params, digest)

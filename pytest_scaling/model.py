@@ -280,6 +280,30 @@ def check_logits(logits: torch.Tensor, batch: tuple[int, int], vocab_size: int) 
     return logits
 
 
+UNUSED_ATTRIBUTE = "scaling_unused_parameters"  # a model's names (or prefixes) of parameters it may leave unused
+
+
+def check_used(model: nn.Module, where: str) -> None:
+    """After a backward pass: every trainable parameter received a gradient, else a one-line error.
+
+    A parameter outside the loss's graph (``grad is None``) is counted in N and charged in the compute but
+    never trained: a block that reads the embedding instead of the previous block's output (``h =
+    block(x)``), a layer built and never called. Names listed in the model's ``scaling_unused_parameters``
+    (exact names or prefixes ending in ``.``, e.g. MoE experts a short batch may not reach) are exempt."""
+    exempt = tuple(getattr(model, UNUSED_ATTRIBUTE, ()))
+    unused = [name for name, p in model.named_parameters() if p.requires_grad and p.grad is None
+              and not any(name == e or (e.endswith(".") and name.startswith(e)) for e in exempt)]  # fmt: skip
+    if unused:
+        total = sum(1 for p in model.parameters() if p.requires_grad)
+        shown = ", ".join(unused[:4]) + (f" and {len(unused) - 4} more" if len(unused) > 4 else "")
+        raise ScalingDataError(
+            f"{where}: {len(unused)} of {total} trainable parameter tensors get no gradient from the loss ({shown}): "
+            "the model counts and pays for parameters it never uses (a block that reads the embedding instead of "
+            "the previous block's output, h = block(x); a layer built and never called); if they are unused by "
+            f"design, name them (or a prefix ending in '.') in the model's {UNUSED_ATTRIBUTE}"
+        )
+
+
 # ------------------------------------------------------------------------------------------- counting
 
 

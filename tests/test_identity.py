@@ -133,6 +133,51 @@ def test_probe_rejects_models_that_cannot_be_trained(factory, message):
         probe_model(factory, SPEC)
 
 
+class _Uncomposed(GPT):
+    """The ``h = block(x)`` bug: every block reads the embedding, only the last one's output is used."""
+
+    def forward(self, idx):
+        x = self.wte(idx) + self.wpe.weight[: idx.shape[1]]
+        h = x
+        for block in self.blocks:
+            h = block(x)
+        return torch.nn.functional.linear(self.ln_f(h), self.wte.weight)
+
+
+class _Routed(GPT):
+    """Two 'experts' (MLPs) of which a router picks one per batch: the other gets no gradient this batch."""
+
+    def __init__(self, spec, exempt=()):
+        super().__init__(spec)
+        self.experts = torch.nn.ModuleList([torch.nn.Linear(spec.width, spec.width) for _ in range(2)])
+        if exempt:
+            self.scaling_unused_parameters = exempt
+
+    def forward(self, idx):
+        x = self.wte(idx) + self.wpe.weight[: idx.shape[1]]
+        for block in self.blocks:
+            x = block(x)
+        x = x + self.experts[int(idx[0, 0]) % 2](x)
+        return torch.nn.functional.linear(self.ln_f(x), self.wte.weight)
+
+
+def test_probe_fails_parameters_that_get_no_gradient():
+    deep = ModelSpec(width=16, depth=3, vocab_size=64, seq_len=32)
+    with pytest.raises(ScalingDataError, match=r"_Uncomposed at w16-d3: 12 of 21 trainable parameter tensors get no "
+                       r"gradient from the loss \(blocks\.0\.ln1\.weight, .* and \d+ more\): .* h = block\(x\)"):
+        probe_model(_Uncomposed, deep)
+    probe_model(_Uncomposed, ModelSpec(width=16, depth=1, vocab_size=64, seq_len=32))  # one block: all used
+    with pytest.raises(ScalingDataError, match=r"_Routed at w16-d1: 2 of \d+ trainable parameter tensors get no "
+                       r"gradient from the loss \(experts\.(\d)\.weight, experts\.\1\.bias\)"):
+        probe_model(_Routed, SPEC)
+    probe_model(functools.partial(_Routed, exempt=("experts.",)), SPEC)  # a prefix ending in '.'
+    probe_model(functools.partial(_Routed, exempt=("experts.0.weight", "experts.0.bias", "experts.1.weight",
+                                                   "experts.1.bias")), SPEC)  # exact names  # fmt: skip
+    frozen = GPT(SPEC)
+    frozen.spare = torch.nn.Linear(4, 4).requires_grad_(False)  # frozen parameters need no gradient
+    probe_model(lambda spec: frozen, SPEC)
+
+
 def test_a_long_chain_of_calls_is_followed_to_its_end(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(sys, "dont_write_bytecode", True)
