@@ -162,8 +162,8 @@ def crossover_text(crossover: Crossover | None) -> str:
     noise, where the two fitted laws cross."""
     if crossover is None:
         return "not computed (this run's law needs 3 sizes, none diverged)"
-    slope = (f"{100 * crossover.slope:+.2f}% per 10x compute (95% CI {100 * crossover.slope_lo:+.2f}% to "
-             f"{100 * crossover.slope_hi:+.2f}%)")  # fmt: skip
+    slope = (f"{100 * crossover.slope:+.2f}% per 10x compute, 95% CI {100 * crossover.slope_lo:+.2f}% to "
+             f"{100 * crossover.slope_hi:+.2f}%")  # fmt: skip
     if crossover.trend == "none":
         return f"none claimed: the gap shows no trend with compute beyond seed noise ({slope})"
     gap = "advantage" if crossover.better_at_largest else "disadvantage"
