@@ -145,7 +145,8 @@ def law(reference) -> str:
 def table(rows: list[Row]) -> str:
     body = [[r.entry.name, r.entry.expected, len(r.entry.seeds), "FAILED" if r.failed else "passed",
              "yes" if r.agrees else "**NO**", " / ".join(f"{100 * d:+.1f}" for d in r.deviations) or "not trained",
-             f"{r.combined_z:+.2f}", r.multiplier, r.entry.source] for r in rows]  # fmt: skip
+             f"{r.combined_z:+.2f}" if math.isfinite(r.combined_z) else "n/a", r.multiplier, r.entry.source]
+            for r in rows]  # fmt: skip
     return tabulate(body, headers=["change", "expected", "seeds", "gate", "agrees", "deviation per size %",
                                    "combined z", "compute multiplier (95% CI)", "published direction"],
                     tablefmt="github")  # fmt: skip
