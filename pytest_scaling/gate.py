@@ -377,7 +377,9 @@ def _table(rows: list[SizeRow]) -> str:
     return tabulate(body, headers=["size", "params", "FLOPs", "loss", "curve", "dev", "z", "verdict"])
 
 
-def _against(result: SweepResult, baseline: str | Baseline, check: str) -> tuple[Baseline, Comparison, float] | None:
+def _against(
+    result: SweepResult, baseline: str | Baseline, check: str
+) -> tuple[Baseline, Comparison, np.ndarray] | None:
     """(baseline, comparison, per-size Bonferroni bounds), or None when this call recorded the baseline."""
     __tracebackhide__ = True
     base = _load_or_record(result, baseline, check)
@@ -504,7 +506,7 @@ def compute_multiplier(result: SweepResult, baseline: str | Baseline = "referenc
     scope = ("every size extrapolated" if not inside
              else f"{len(inside)} of {len(comp.rows)} sizes; {left_out} extrapolated left out" if left_out
              else "")  # fmt: skip
-    headline = (f"compute multiplier vs {base.name!r}: {value:.3g}x (95% CI {lo:.3g} to {hi:.3g})"
+    headline = (f"compute multiplier vs {base.name!r}: {value:.3g}x ({100 * level:g}% CI {lo:.3g} to {hi:.3g})"
                 + (f" ({scope})" if scope else ""))  # fmt: skip
     _context(result).reports.append(_report(result, base, "multiplier", "info", headline, comp,
                                             multiplier=[value, float(lo), float(hi)],

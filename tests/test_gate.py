@@ -125,9 +125,13 @@ def test_compute_multiplier_recovers_a_known_factor(base):
     candidate = sweep(np.random.default_rng(13), compute_factor=1 / 3)
     for point, C in zip(candidate.points, COMPUTE, strict=True):
         point.losses = [1.5 + 30 * C**-0.1] * 3
+    candidate.context = GateContext()
     mult = compute_multiplier(candidate, base)
     assert mult.value == pytest.approx(3.0, rel=0.05)
     assert mult.lo < 3.0 < mult.hi
+    assert "x (95% CI " in candidate.context.reports[-1].message
+    narrow = compute_multiplier(candidate, base, level=0.8)
+    assert mult.lo < narrow.lo < narrow.hi < mult.hi and "x (80% CI " in candidate.context.reports[-1].message
 
 
 def test_baseline_round_trip_and_corruption(base, tmp_path):
