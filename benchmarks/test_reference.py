@@ -6,8 +6,9 @@ import pytest
 from suite import REFERENCE_SEEDS, SIZES, SWEEP
 
 from pytest_scaling import assert_on_curve, backtest, get_source
-from pytest_scaling.baseline import CURVE_LAW, fit_curve, pooled_noise
+from pytest_scaling.baseline import fit_curve, pooled_noise
 from pytest_scaling.fit import bootstrap
+from pytest_scaling.laws import CURVE_LAW
 
 MAX_SEED_NOISE = 0.01  # pooled relative seed standard deviation
 MAX_BACKTEST_ERROR = 0.02

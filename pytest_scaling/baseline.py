@@ -1,7 +1,7 @@
 """Named baselines: a reference sweep's points and fitted loss-vs-compute curve, committed as JSON.
 
-The curve is Kaplan's saturating power law in compute, ``L(C) = E + A C^-alpha``, fitted with the
-log-Huber multi-start fit to every run, then *anchored* at the measured sizes: its log residual at
+The curve is a saturating power law in compute, ``L(C) = E + A C^-alpha`` (``laws.CURVE_LAW``), fitted
+with the log-Huber multi-start fit to every run, then *anchored* at the measured sizes: its log residual at
 each size is interpolated in log C and added back, so a size that the law fits imperfectly does not
 look like a regression when the same architecture is re-run. Its uncertainty comes from a
 bootstrap that resamples seeds within each size and refits (``Curve.samples``), and the seed noise
@@ -30,13 +30,12 @@ from . import __version__
 from .errors import ScalingDataError, ScalingError
 from .files import atomic_write
 from .fit import fit
-from .laws import PowerLaw
+from .laws import CURVE_LAW
 from .noise import pooled_noise
 from .solver import solve
 
 FORMAT = 1
 N_BOOTSTRAP = 400
-CURVE_LAW = PowerLaw(offset=True, x="C")
 
 
 class BaselineError(ScalingError):
@@ -169,7 +168,7 @@ class Baseline:
             "data": self.data,
             "trainer": self.trainer,
             "points": [{**p, "losses": [x if math.isfinite(x) else None for x in p["losses"]]} for p in self.points],
-            "law": {"form": "L(C) = E + A * C^-alpha", "params": curve.params if curve else {}, "ci95": ci},
+            "law": {"form": CURVE_LAW.formula, "params": curve.params if curve else {}, "ci95": ci},
             "noise": {"relative_seed_std": None if curve is None or math.isnan(curve.noise) else curve.noise,
                       "dof": curve.noise_dof if curve else 0},
             "bootstrap": {"n": N_BOOTSTRAP, "seed": self.seed},

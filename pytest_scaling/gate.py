@@ -42,10 +42,11 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import norm, t
 
-from .baseline import CURVE_LAW, Baseline, BaselineError, Curve, fit_curve
+from .baseline import Baseline, BaselineError, Curve, fit_curve
 from .crossover import crossover
 from .errors import ScalingError
 from .gatereport import Crossover, GateReport, Noise, PlotData, SizeRow, seed_noise_text
+from .laws import CURVE_LAW
 from .noise import SeedNoise, fit_seed_noise
 from .sweep import SweepResult
 

@@ -105,6 +105,15 @@ class Law(ABC):
         out = np.exp(logp[0]).reshape(arrays[0].shape)
         return out if out.ndim else float(out)
 
+    @property
+    def formula(self) -> str:
+        """The law's form in words, e.g. ``L(C) = E + A * C^-alpha``."""
+        return self.form
+
+    def text(self, params: dict[str, float]) -> str:
+        """The law with fitted ``params``, on one line."""
+        return f"{self.formula} with " + ", ".join(f"{k} = {params[k]:.4g}" for k in self.param_names)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
@@ -137,6 +146,13 @@ class PowerLaw(LSELaw):
         self.theta_names = ("a", "alpha", "e") if offset else ("a", "alpha")
         self.param_names = ("E", "A", "alpha") if offset else ("A", "alpha", "x_c")
         self.terms = ((0, 1, 0), (2, None, None)) if offset else ((0, 1, 0),)
+        self.form = f"L({x}) = E + A * {x}^-alpha" if offset else f"L({x}) = ({x}_c / {x})^alpha"
+
+    def text(self, params):
+        x = self.inputs[0]
+        if self.offset:
+            return f"L({x}) = {params['E']:.4g} + {params['A']:.4g}·{x}^-{params['alpha']:.4f}"
+        return f"L({x}) = ({params['x_c']:.4g} / {x})^{params['alpha']:.4f}"
 
     def init_grid(self):
         if self.offset:
@@ -171,6 +187,7 @@ class ChinchillaLaw(LSELaw):
     """
 
     name = "chinchilla"
+    form = "L(N, D) = E + A / N^alpha + B / D^beta"
     inputs = ("N", "D")
     theta_names = ("a", "b", "e", "alpha", "beta")
     param_names = ("E", "A", "B", "alpha", "beta")
@@ -207,6 +224,7 @@ class KaplanLaw(Law):
     """
 
     name = "kaplan"
+    form = "L(N, D) = ((N_c / N)^(alpha_N / alpha_D) + D_c / D)^alpha_D"
     inputs = ("N", "D")
     theta_names = ("n_c", "d_c", "alpha_N", "alpha_D")
     param_names = ("N_c", "D_c", "alpha_N", "alpha_D")
@@ -248,3 +266,6 @@ class KaplanLaw(Law):
 
 
 LAWS = {"chinchilla": ChinchillaLaw, "power": PowerLaw, "kaplan": KaplanLaw}
+
+
+CURVE_LAW = PowerLaw(offset=True, x="C")  # the gate's curve: L(C) = E + A * C^-alpha in training FLOPs

@@ -32,9 +32,10 @@ import numpy as np
 from scipy.stats import norm, t
 
 from .allocation import optimal_allocation
-from .baseline import CURVE_LAW, Baseline
+from .baseline import Baseline
 from .errors import ScalingDataError
 from .fit import bootstrap, fit_chinchilla
+from .laws import CURVE_LAW
 from .noise import fit_seed_noise
 from .solver import solve
 

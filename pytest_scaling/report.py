@@ -21,6 +21,7 @@ from tabulate import tabulate
 from . import __version__
 from .errors import ScalingError
 from .gatereport import Crossover, GateReport, SizeRow, seed_noise_text
+from .laws import CURVE_LAW
 
 MAX_MARKDOWN_BYTES = 64_000  # a GitHub comment holds 65,536 characters
 COMMENT_MARKER = "<!-- pytest-scaling report -->"  # the first line: finds the PR comment to update in place
@@ -136,7 +137,7 @@ def _lr(row: SizeRow) -> str:
 def _law(law: dict | None) -> str:
     if not law:
         return "not fitted (needs 3 sizes, none diverged)"
-    return f"L(C) = {law['E']:.4g} + {law['A']:.4g}·C^-{law['alpha']:.4f}"
+    return CURVE_LAW.text(law)
 
 
 def _caption(report: GateReport) -> str:
@@ -270,7 +271,7 @@ def mermaid_chart(report: GateReport) -> str | None:
     law = report.baseline_law
     series = [
         [r.predicted for r in rows],
-        [law["E"] + law["A"] * r.flops ** -law["alpha"] for r in rows],
+        list(CURVE_LAW.predict(law, C=[r.flops for r in rows])),
         [r.loss for r in rows],
     ]
     low, high = min(map(min, series)), max(map(max, series))
@@ -456,7 +457,7 @@ def write_plots(reports: list[GateReport], directory: str | Path) -> list[Path]:
         if report.candidate_law:
             law = report.candidate_law
             grid = np.asarray(plot.compute)
-            ax.plot(grid, law["E"] + law["A"] * grid ** -law["alpha"], "--", color="C3",
+            ax.plot(grid, CURVE_LAW.predict(law, C=grid), "--", color="C3",
                     label=f"this run: {_law(law)}")  # fmt: skip
         ax.set_xscale("log")
         ax.set_yscale("log")

@@ -55,3 +55,16 @@ def test_hoffmann_grid_has_4500_starts():
     assert sorted(set(grid[:, 3])) == [0.0, 0.5, 1.0, 1.5, 2.0]  # alpha
     assert sorted(set(grid[:, 0])) == [0.0, 5.0, 10.0, 15.0, 20.0, 25.0]  # a
     assert sorted(set(grid[:, 2])) == [-1.0, -0.5, 0.0, 0.5, 1.0]  # e
+
+
+def test_each_law_writes_its_form_and_its_fit():
+    from pytest_scaling.laws import CURVE_LAW, ChinchillaLaw, PowerLaw
+
+    assert CURVE_LAW.formula == "L(C) = E + A * C^-alpha"
+    assert CURVE_LAW.text({"E": 2.8137, "A": 45.1, "alpha": 0.065}) == "L(C) = 2.814 + 45.1·C^-0.0650"
+    assert CURVE_LAW.predict({"E": 2.0, "A": 4.0, "alpha": 0.5}, C=[4.0, 16.0]) == pytest.approx([4.0, 3.0])
+    kaplan_n = PowerLaw(offset=False, x="N")
+    assert kaplan_n.text({"A": 1.0, "alpha": 0.076, "x_c": 8.8e13}) == "L(N) = (8.8e+13 / N)^0.0760"
+    chinchilla = ChinchillaLaw()
+    assert chinchilla.text({"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}) == (
+        "L(N, D) = E + A / N^alpha + B / D^beta with E = 1.69, A = 406.4, B = 410.7, alpha = 0.34, beta = 0.28")
