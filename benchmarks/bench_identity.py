@@ -54,7 +54,7 @@ def main() -> None:
             probe, probe_s = timed(probe_model, factory, spec)
             tokens = torch.randint(0, spec.vocab_size, (2, min(spec.seq_len, PROBE_TOKENS)))
             _, causal_s = timed(check_causal, resolve_factory(factory)(spec), tokens, spec.vocab_size, PROBE_SEED, name)
-            row = [f"w{spec.width}-d{spec.depth}", f"{probe.params.non_embedding:,}", f"{1000 * probe_s:.1f}",
+            row = [spec.label, f"{probe.params.non_embedding:,}", f"{1000 * probe_s:.1f}",
                    f"{1000 * causal_s:.1f}"]  # fmt: skip
             if not args.no_train:
                 tokens = round(SWEEP["tokens_per_param"] * probe.params.non_embedding)

@@ -21,6 +21,7 @@ from suite import SIZES, SWEEP
 from tabulate import tabulate
 
 from pytest_scaling import RunCache, run_sweep
+from pytest_scaling.model import size_label
 
 ROOT = Path(__file__).resolve().parents[1]
 GOAL = 0.01  # no alternative may beat the rules by more than this share of the loss
@@ -55,7 +56,7 @@ def main() -> int:
             loss, _ = sweep_one(size, seeds, cache, workers, **options)
             worst = max(worst, 1 - loss / rule)
             cells.append(f"{100 * (loss / rule - 1):+.2f}%")
-        rows.append([f"w{size['width']}-d{size['depth']}", f"{runs[0].non_embedding_params:,}", batch_seqs,
+        rows.append([size_label(size), f"{runs[0].non_embedding_params:,}", batch_seqs,
                      runs[0].tokens // config["batch_tokens"], f"{lr:.4f}", f"{rule:.4f}", *cells])  # fmt: skip
     print(tabulate(rows, headers=["size", "params", "batch (seqs)", "steps", "rule LR", "rule loss", "LR x0.5",
                                   "LR x2", "batch x0.5", "batch x2"], tablefmt="github"))  # fmt: skip

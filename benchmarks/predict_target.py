@@ -31,7 +31,7 @@ from tabulate import tabulate
 from pytest_scaling import Baseline, RunCache, run_sweep
 from pytest_scaling.data import get_source
 from pytest_scaling.identity import probe_model
-from pytest_scaling.model import ModelSpec, flops_per_token
+from pytest_scaling.model import ModelSpec, flops_per_token, size_label
 from pytest_scaling.predict import predict_size
 from pytest_scaling.train import COMPUTE_METHOD
 
@@ -72,7 +72,7 @@ def main() -> int:
     targets = []  # (name, size, tokens per parameter, [(law name, prediction)])
     big = dict(width=width, depth=depth)
     n_big, f_big = per_token(big, vocab)
-    targets.append((f"(a) w{width}-d{depth}, {n_big / ladder.points[-1].params:.1f}x the largest, 20 tok/param",
+    targets.append((f"(a) {size_label(big)}, {n_big / ladder.points[-1].params:.1f}x the largest, 20 tok/param",
                     big, 20.0, [("L(C)", predict_size(line, n_big, 20.0 * n_big, f_big)),
                                 ("L(N, D)", predict_size(grid, n_big, 20.0 * n_big))]))  # fmt: skip
     n_top, _ = per_token(SIZES[-1], vocab)

@@ -52,6 +52,11 @@ FLOP_METHODS = ("6N", "6N+attn", "deepseek", "measured")
 INIT_STD = 0.02
 
 
+def size_label(spec: dict) -> str:
+    """``w<width>-d<depth>``: a size's name in messages, reports and run names, from its spec dict."""
+    return f"w{spec['width']}-d{spec['depth']}"
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """The shape of one model. User factories receive this object."""
@@ -80,7 +85,7 @@ class ModelSpec:
     @property
     def label(self) -> str:
         """``w<width>-d<depth>``: the size's name in messages and reports."""
-        return f"w{self.width}-d{self.depth}"
+        return size_label({"width": self.width, "depth": self.depth})
 
     @property
     def n_heads(self) -> int:

@@ -73,7 +73,7 @@ def progress_line(event) -> str:
     """One trained run of a sweep (a :class:`~pytest_scaling.parallel.RunProgress`), e.g.
     ``[3/10] w32-d1 seed 1  loss 3.6585  41k tok/s  4.1 s  ETA 0:52``."""
     r, eta = event.record, int(round(event.eta_seconds))
-    return (f"[{event.done}/{event.total}] w{r.spec['width']}-d{r.spec['depth']} seed {r.seed}  loss {r.loss:.4f}  "
+    return (f"[{event.done}/{event.total}] {r.label} seed {r.seed}  loss {r.loss:.4f}  "
             f"{_si(round(r.tokens_per_second))} tok/s  {r.seconds:.1f} s  ETA {eta // 60}:{eta % 60:02d}")
 
 

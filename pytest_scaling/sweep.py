@@ -14,7 +14,7 @@ from .cache import RunCache
 from .data import DataSource, get_source
 from .errors import ScalingDataError
 from .identity import code_identity, probe_model
-from .model import LadderRung, ModelSpec, flops_per_token, resolve_factory
+from .model import LadderRung, ModelSpec, flops_per_token, resolve_factory, size_label
 from .parallel import Run, RunProgress, train_runs
 from .ray_backend import RayBackend
 from .tracking import Tracking, default_directory
@@ -59,7 +59,7 @@ class SizePoint:
 
     @property
     def label(self) -> str:
-        return f"w{self.spec['width']}-d{self.spec['depth']}"
+        return size_label(self.spec)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "loss": self.loss, "loss_std": self.loss_std}
@@ -351,7 +351,7 @@ def _warn_grid_edges(points: list[SizePoint], grid: list[float]) -> None:
 
 
 def _warn_diverged(runs: list[RunRecord]) -> None:
-    diverged = [f"w{r.spec['width']}-d{r.spec['depth']} seed {r.seed}" for r in runs if r.diverged]
+    diverged = [f"{r.label} seed {r.seed}" for r in runs if r.diverged]
     if diverged:
         warnings.warn(f"{len(diverged)} of {len(runs)} runs diverged (loss not finite, or above a uniform "
                       f"prediction): {', '.join(diverged)}; lower the learning rate or check the model",

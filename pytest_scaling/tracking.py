@@ -55,9 +55,8 @@ def experiment_name(started_at: float) -> str:
 
 def run_name(test: str, record: RunRecord) -> str:
     """``<test>/w<width>-d<depth>-seed<seed>-lr<multiplier>``, safe as a path component per part."""
-    spec = record.spec
     multiplier = record.config.get("lr_multiplier", 1.0)
-    size = f"w{spec['width']}-d{spec['depth']}-seed{record.seed}-lr{multiplier:g}"
+    size = f"{record.label}-seed{record.seed}-lr{multiplier:g}"
     return f"{re.sub(r'[^A-Za-z0-9_.=-]+', '_', test).strip('_') or 'sweep'}/{size}"
 
 
