@@ -17,16 +17,11 @@ import numpy as np
 from tabulate import tabulate
 
 from .errors import ScalingDataError, ScalingError
+from .values import argument, positive_number, whole_number
 
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
-    return value
+_non_negative_int = argument(whole_number)
+_count = argument(lambda text: whole_number(text, 1))
+_positive_float = argument(positive_number)
 
 
 # --------------------------------------------------------------------------------------------- fit
@@ -40,9 +35,9 @@ def _add_fit(sub) -> None:
     p.add_argument("--x", metavar="COL", help="the single variable of the power law (N, D or C)")
     p.add_argument("--loss", metavar="COL", required=True, help="loss column (nats/token)")
     p.add_argument("--no-offset", action="store_true", help="power law without E (Kaplan's L = (x_c/x)^alpha)")
-    p.add_argument("--drop-highest", type=_positive_int, default=0, metavar="K",
+    p.add_argument("--drop-highest", type=_non_negative_int, default=0, metavar="K",
                    help="drop the K highest-loss rows first (Epoch's Chinchilla fit drops 5)")
-    p.add_argument("--bootstrap", type=_positive_int, default=0, metavar="K",
+    p.add_argument("--bootstrap", type=_non_negative_int, default=0, metavar="K",
                    help="K bootstrap refits for 95%% percentile confidence intervals")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (same seed -> same intervals)")
     p.add_argument("--delta", type=float, default=1e-3, help="Huber delta (default 1e-3)")
@@ -113,28 +108,6 @@ def _run_fit(args) -> int:
 
 # ------------------------------------------------------------------------------------------- train
 # (written by the trainer helper; everything between here and build_parser belongs to `train`)
-def _count(text: str) -> int:
-    """A positive whole number, also written like ``2e6``."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (np.isfinite(value) and value >= 1 and value == int(value)):
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text}")
-    return int(value)
-
-
-def _positive_float(text: str) -> float:
-    """A finite number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (np.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
-    return value
-
-
 def _add_train(sub) -> None:
     p = sub.add_parser(
         "train", help="train one model (the reference GPT by default) and report its loss and speed",

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ import pytest
 from .ray_address import CONNECT_TIMEOUT
 from .topology import launch_rank
 from .tracking import TRACKERS
+from .values import argument, multipliers, positive_number, whole_number
 
 _SEEDS_HELP = "seeds per size for sweeps that give a count (seeds=2); explicit seed lists are kept"
 _PATH_OPTIONS = ("--scaling-baselines", "--scaling-cache", "--scaling-markdown", "--scaling-json", "--scaling-plot",
@@ -27,27 +27,10 @@ _PATH_OPTIONS = ("--scaling-baselines", "--scaling-cache", "--scaling-markdown",
 
 
 def _int_at_least(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not math.isfinite(value) or value != int(value) or value < minimum:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
-        return int(value)
-
-    return parse
+    return argument(lambda text: whole_number(text, minimum))
 
 
-def _lr_grid(text: str) -> list[float]:
-    """``0.25,0.5,1,2``: distinct finite multipliers > 0."""
-    try:
-        values = [float(part) for part in text.split(",")]
-    except ValueError:
-        values = []
-    if not values or len(set(values)) != len(values) or not all(math.isfinite(v) and v > 0 for v in values):
-        raise argparse.ArgumentTypeError(f"expected distinct numbers > 0 separated by commas, got {text!r}")
-    return values
+_lr_grid = argument(multipliers)
 
 
 def _workers(text: str) -> int | str:
@@ -60,15 +43,7 @@ def _workers(text: str) -> int | str:
         raise argparse.ArgumentTypeError(f"expected auto or an integer >= 1, got {text!r}") from None
 
 
-def _seconds(text: str) -> float:
-    """A finite number of seconds > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
-    return value
+_seconds = argument(positive_number, "expected a number of seconds > 0, got {text!r}")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -19,6 +19,7 @@ from .parallel import Run, RunProgress, train_runs
 from .ray_backend import RayBackend
 from .tracking import Tracking, default_directory
 from .train import COMPUTE_METHOD, RunRecord, TrainConfig
+from .values import multipliers, positive_number
 
 #: Config fields that do not make two runs' curves incomparable (budget, seed, where and how fast).
 _PER_RUN_FIELDS = ("tokens", "seed", "device", "threads", "lr_multiplier")
@@ -144,9 +145,10 @@ def _specs(sizes, defaults: dict) -> list[tuple[ModelSpec, int | None]]:
 
 def _positive(name: str, value) -> float:
     """``value`` as a float if it is a finite number > 0, else a one-line error naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
-        raise ScalingDataError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
+    try:
+        return positive_number(value if isinstance(value, int | float) else None)
+    except ValueError:
+        raise ScalingDataError(f"{name} must be a finite number > 0, got {value!r}") from None
 
 
 def _seeds(seeds) -> list[int]:
@@ -309,12 +311,11 @@ def _lr_grid(grid) -> list[float] | None:
     if grid is None:
         return None
     try:
-        values = [float(m) for m in grid]
-    except (TypeError, ValueError):
-        values = []
-    if not values or len(set(values)) != len(values) or not all(math.isfinite(m) and m > 0 for m in values):
-        raise ScalingDataError(f"lr_grid must be distinct finite numbers > 0, e.g. [0.25, 0.5, 1, 2]; got {grid!r}")
-    return sorted(values)
+        return multipliers(grid)
+    except ValueError:
+        raise ScalingDataError(
+            f"lr_grid must be distinct finite numbers > 0, e.g. [0.25, 0.5, 1, 2]; got {grid!r}"
+        ) from None
 
 
 def _size_point(records: list[RunRecord], grid: list[float] | None, n_seeds: int, floor: float | None) -> SizePoint:

@@ -139,7 +139,7 @@ def test_missing_file_and_bad_option_values(tmp_path, run_cli):
     out = run_cli(tmp_path / "nope.csv", "--law", "cubic", "--loss", "b")
     assert out.returncode == 2 and "invalid choice" in out.stderr
     out = run_cli(tmp_path / "nope.csv", "--x", "a", "--loss", "b", "--bootstrap", "-3")
-    assert out.returncode == 2 and "non-negative" in out.stderr
+    assert out.returncode == 2 and "--bootstrap: expected an integer >= 0, got '-3'" in out.stderr
 
 
 def test_binary_file_is_a_clear_error(tmp_path, run_cli):

@@ -117,8 +117,8 @@ def test_scaling_only_deselects_other_tests(pytester, project):
         (["--scaling-workers=abc"], "expected auto or an integer >= 1, got 'abc'"),
         (["--scaling-seeds", "inf"], "expected an integer >= 1, got 'inf'"),
         (["--scaling-max-params", "inf"], "expected an integer >= 1, got 'inf'"),
-        (["--scaling-lr-grid=0.5,0"], "expected distinct numbers > 0 separated by commas, got '0.5,0'"),
-        (["--scaling-lr-grid=fast"], "expected distinct numbers > 0"),
+        (["--scaling-lr-grid=0.5,0"], "expected distinct finite numbers > 0, e.g. 0.25,0.5,1,2; got '0.5,0'"),
+        (["--scaling-lr-grid=fast"], "expected distinct finite numbers > 0"),
     ],
 )
 def test_bad_option_values_are_usage_errors(project, args, message):
@@ -133,7 +133,7 @@ def test_bad_option_values_are_usage_errors(project, args, message):
     [("scaling_device = tpu", "scaling_device must be auto, cpu or cuda"),
      ("scaling_workers = many", "scaling_workers: expected auto or an integer >= 1, got 'many'"),
      ("scaling_max_params = inf", "scaling_max_params: expected an integer >= 1, got 'inf'"),
-     ("scaling_lr_grid = 1,1", "scaling_lr_grid: expected distinct numbers > 0")],
+     ("scaling_lr_grid = 1,1", "scaling_lr_grid: expected distinct finite numbers > 0")],
 )  # fmt: skip
 def test_bad_ini_value_is_a_usage_error(pytester, project, line, message):
     _, run = project
