@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Callable
@@ -224,14 +225,49 @@ def run_sweep(
                                         or not isinstance(lr_search_sizes, int) or lr_search_sizes < 1):  # fmt: skip
         raise ScalingDataError(f"lr_search_sizes must be an int >= 1 with an lr_grid, got {lr_search_sizes!r}")
     tracking = _tracking(tracker, cache)
+    seed_list = _seeds(seeds)
     source = get_source(data)
+    plan, skipped = _plan(factory, _specs(sizes, {"vocab_size": source.vocab_size}), tokens_per_param, flops,
+                          max_params)  # fmt: skip
+    train_sizes = functools.partial(_train_sizes, plan, factory, seed_list, trainer_options, source, cache,
+                                    workers, progress, backend)  # fmt: skip
+    by_compute = sorted(range(len(plan)), key=lambda i: plan[i].compute)
+    searched = by_compute[: lr_search_sizes or len(plan)]
+    points, runs = train_sizes(searched, grid)
+    if len(searched) < len(plan):
+        carried = points[searched[-1]].lr_multiplier
+        more_points, more_runs = train_sizes([i for i in by_compute if i not in points], [carried])
+        points, runs = {**points, **more_points}, runs + more_runs
+    points = [points[i] for i in range(len(plan))]
+    _warn_diverged(runs)
+    if grid:
+        _warn_grid_edges([points[i] for i in searched], grid)
+    result = SweepResult(code_identity(factory), _data_identity(source),
+                         _settings(trainer_options, runs[0], grid, lr_search_sizes), points, skipped, runs)  # fmt: skip
+    if tracking is not None:
+        tracking.log(runs, label=result.factory.partition("@")[0].rpartition(".")[2])
+    return result
+
+
+@dataclass(frozen=True)
+class _PlannedSize:
+    """One size to train: its spec, token budget, training compute and behavioural fingerprint."""
+
+    spec: ModelSpec
+    tokens: int
+    compute: float
+    fingerprint: str
+
+
+def _plan(factory, specs: list[tuple[ModelSpec, int | None]], tokens_per_param: float | None,
+          flops, max_params: float | None) -> tuple[list[_PlannedSize], list[dict]]:  # fmt: skip
+    """Probe every size once (the model's checks and fingerprint) and give it its token budget; sizes above
+    ``max_params`` are skipped. Returns (the sizes to train, the skipped sizes)."""
     build = resolve_factory(factory)
-    specs = _specs(sizes, {"vocab_size": source.vocab_size})
     budgets = flops if isinstance(flops, list | tuple) else [flops] * len(specs)
     if len(budgets) != len(specs):
         raise ScalingDataError(f"{len(budgets)} compute budgets for {len(specs)} sizes")
     budgets = [None if b is None else _positive("flops", b) for b in budgets]
-    seed_list = _seeds(seeds)
     plan, skipped = [], []
     for (spec, rung_tokens), budget in zip(specs, budgets, strict=True):
         probe = probe_model(build, spec)
@@ -254,46 +290,45 @@ def run_sweep(
         if tokens < spec.seq_len:
             raise ScalingDataError(f"size {spec.label}: a budget of {tokens:,} training tokens is less than one "
                                    f"sequence of {spec.seq_len}; raise tokens_per_param or flops")  # fmt: skip
-        plan.append((spec, tokens, per_token * tokens, probe.fingerprint))
+        plan.append(_PlannedSize(spec, tokens, per_token * tokens, probe.fingerprint))
     if not plan:
         smallest = min(s["params"] for s in skipped)
         raise NothingToTrain(f"every size has more than max_params={max_params:g} non-embedding parameters "
                              f"(the smallest has {smallest:,}); nothing to train")  # fmt: skip
+    return plan, skipped
 
-    def train_sizes(sizes: list[int], multipliers: list[float] | None) -> dict[int, SizePoint]:
-        scaled = [{"lr_multiplier": m} for m in multipliers] if multipliers else [{}]
-        runs = [Run(factory, spec, TrainConfig(tokens=tokens, seed=seed, **trainer_options, **m), compute, fingerprint)
-                for spec, tokens, compute, fingerprint in (plan[i] for i in sizes)
-                for m in scaled for seed in seed_list]  # fmt: skip
-        records = train_runs(runs, source, cache, workers, progress, backend)
-        all_runs.extend(records)
-        per_size = len(seed_list) * len(scaled)
-        return {i: _size_point(records[k * per_size : (k + 1) * per_size], multipliers, len(seed_list),
-                               source.floor_nats_per_token(plan[i][0].seq_len))
-                for k, i in enumerate(sizes)}  # fmt: skip
 
-    all_runs: list[RunRecord] = []
-    by_compute = sorted(range(len(plan)), key=lambda i: plan[i][2])
-    searched = by_compute[: lr_search_sizes or len(plan)]
-    points = train_sizes(searched, grid)
-    if len(searched) < len(plan):
-        carried = points[searched[-1]].lr_multiplier
-        points.update(train_sizes([i for i in by_compute if i not in points], [carried]))
-    points = [points[i] for i in range(len(plan))]
-    _warn_diverged(all_runs)
-    if grid:
-        _warn_grid_edges([points[i] for i in searched], grid)
+def _train_sizes(plan: list[_PlannedSize], factory, seeds: list[int], trainer_options: dict, source: DataSource,
+                 cache: RunCache | None, workers, progress, backend, sizes: list[int],
+                 lr_multipliers: list[float] | None) -> tuple[dict[int, SizePoint], list[RunRecord]]:  # fmt: skip
+    """Train every seed of the planned ``sizes`` (indices into ``plan``), at each of ``lr_multipliers``
+    when given; returns each size's point and the runs, in order."""
+    scaled = [{"lr_multiplier": m} for m in lr_multipliers] if lr_multipliers else [{}]
+    runs = [Run(factory, size.spec, TrainConfig(tokens=size.tokens, seed=seed, **trainer_options, **m),
+                size.compute, size.fingerprint)
+            for size in (plan[i] for i in sizes) for m in scaled for seed in seeds]  # fmt: skip
+    records = train_runs(runs, source, cache, workers, progress, backend)
+    per_size = len(seeds) * len(scaled)
+    points = {i: _size_point(records[k * per_size : (k + 1) * per_size], lr_multipliers, len(seeds),
+                             source.floor_nats_per_token(plan[i].spec.seq_len))
+              for k, i in enumerate(sizes)}  # fmt: skip
+    return points, records
+
+
+def _settings(trainer_options: dict, ran: RunRecord, grid: list[float] | None, lr_search_sizes: int | None) -> dict:
+    """The sweep's trainer settings, with device and precision as resolved where ``ran`` trained (a Ray
+    cluster's GPUs)."""
     config = TrainConfig(tokens=1, **trainer_options)
-    ran = all_runs[0].config  # device and precision as resolved where the runs trained (a Ray cluster's GPUs)
-    environment = replace(config, device=ran["device"], precision=ran["precision"])
-    settings = {**trainer_settings(config, environment), "lr_grid": grid, "lr_search_sizes": lr_search_sizes}
+    environment = replace(config, device=ran.config["device"], precision=ran.config["precision"])
+    return {**trainer_settings(config, environment), "lr_grid": grid, "lr_search_sizes": lr_search_sizes}
+
+
+def _data_identity(source: DataSource) -> dict:
+    """The data's identity, with the floor a fitted E is checked against where the source knows it."""
     data = dict(source.identity)
-    if source.entropy_nats_per_token is not None:  # the floor a fitted E is checked against
+    if source.entropy_nats_per_token is not None:
         data["entropy_nats_per_token"] = round(source.entropy_nats_per_token, 4)
-    result = SweepResult(code_identity(factory), data, settings, points, skipped, all_runs)
-    if tracking is not None:
-        tracking.log(all_runs, label=result.factory.partition("@")[0].rpartition(".")[2])
-    return result
+    return data
 
 
 def _tracking(tracker: str | Tracking | None, cache: RunCache | None) -> Tracking | None:
