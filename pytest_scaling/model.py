@@ -53,7 +53,9 @@ INIT_STD = 0.02
 
 
 def size_label(spec: dict) -> str:
-    """``w<width>-d<depth>``: a size's name in messages, reports and run names, from its spec dict."""
+    """``w<width>-d<depth>``: a size's name in messages, reports and run names, from its spec dict
+    (``ModelSpec.label`` writes the same inline: the reference model's run identity hashes ModelSpec's code,
+    so editing it would orphan every cached run)."""
     return f"w{spec['width']}-d{spec['depth']}"
 
 
@@ -85,7 +87,7 @@ class ModelSpec:
     @property
     def label(self) -> str:
         """``w<width>-d<depth>``: the size's name in messages and reports."""
-        return size_label({"width": self.width, "depth": self.depth})
+        return f"w{self.width}-d{self.depth}"  # as size_label, kept inline: ModelSpec's code is in run identities
 
     @property
     def n_heads(self) -> int:
