@@ -47,12 +47,11 @@ from .crossover import crossover
 from .errors import ScalingError
 from .gatereport import Crossover, GateReport, Noise, PlotData, SizeRow, seed_noise_text
 from .laws import CURVE_LAW
-from .noise import SeedNoise, fit_seed_noise
+from .noise import ASSUMED_NOISE, SeedNoise, fit_seed_noise
 from .sweep import SweepResult
 
 ALPHA = 0.01  # one-sided false-alarm level of each gate decision
 LR_DISAGREEMENT = 4.0  # best learning-rate multipliers this far apart make a verdict depend on tuning
-ASSUMED_NOISE = 0.01  # relative seed noise assumed when no size has two seeds
 DEFAULT_BASELINES = "scaling_baselines"
 CANDIDATE_BOOTSTRAP = 200  # replicas of a candidate's own law (its crossover interval)
 IMPLAUSIBLE_MULTIPLIER = 100.0  # a compute multiplier no architecture change plausibly gives

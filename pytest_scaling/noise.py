@@ -26,6 +26,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 MIN_SIZES_FOR_SLOPE = 3
+ASSUMED_NOISE = 0.01  # relative seed noise assumed when no size has two seeds
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from .baseline import Baseline
 from .errors import ScalingDataError
 from .fit import bootstrap, fit_chinchilla
 from .laws import CURVE_LAW
-from .noise import fit_seed_noise
+from .noise import ASSUMED_NOISE, SeedNoise, fit_seed_noise
 from .solver import solve
 
 LEVEL = 0.95
@@ -100,9 +100,18 @@ def _seeds(base: Baseline) -> int:
     return min(sum(math.isfinite(x) for x in p["losses"]) for p in base.points)
 
 
-def _noise(base: Baseline, compute: float) -> float:
-    noise = fit_seed_noise([p["compute"] for p in base.points], [p["losses"] for p in base.points])
-    return float(noise.at(compute)) if noise.dof else 0.0
+def _noise(base: Baseline) -> SeedNoise:
+    """The baseline's seed-noise model (:func:`pytest_scaling.noise.fit_seed_noise`)."""
+    return fit_seed_noise([p["compute"] for p in base.points], [p["losses"] for p in base.points])
+
+
+def _noise_at(noise: SeedNoise, compute) -> np.ndarray:
+    """The relative seed noise at ``compute``: the model's, or ``ASSUMED_NOISE`` when no size has two seeds."""
+    return noise.at(compute) if noise.dof else np.full(np.shape(compute), ASSUMED_NOISE)
+
+
+def _assumed(noise: SeedNoise) -> tuple[str, ...]:
+    return () if noise.dof else (f"seed noise assumed {ASSUMED_NOISE:.0%}: no size of the baseline has two seeds",)
 
 
 def flops_per_param_token(base: Baseline, params: float) -> float:
@@ -125,15 +134,15 @@ def _along_line(base: Baseline, compute: float, params=None, tokens=None, notes=
     """The curve's prediction at ``compute`` with a parametric-bootstrap interval (see :func:`_curve_replicas`)."""
     curve = base.curve
     point = float(curve.predict(compute)[0])
-    noise = fit_seed_noise(curve.compute, curve.losses)
-    seed_noise = float(noise.at(compute)) if noise.dof else 0.0
+    noise = _noise(base)
     q = float(t.ppf(0.5 + LEVEL / 2, noise.dof)) if noise.dof else float(norm.ppf(0.5 + LEVEL / 2))
     replicas = _curve_replicas(base, noise, compute) - math.log(point)
     lo, hi = np.percentile(replicas, [100 * (1 - LEVEL) / 2, 100 * (1 + LEVEL) / 2])
     widen = q / norm.ppf(0.5 + LEVEL / 2)  # the noise is estimated: Student's t instead of the normal
-    down, up = math.hypot(widen * lo, q * seed_noise), math.hypot(widen * hi, q * seed_noise)
+    run_noise = q * float(_noise_at(noise, compute))
+    down, up = math.hypot(widen * lo, run_noise), math.hypot(widen * hi, run_noise)
     return Prediction("L(C)", point, point * math.exp(-down), point * math.exp(up), compute, params, tokens,
-                      _reach(base, compute), tuple(notes))  # fmt: skip
+                      _reach(base, compute), (*notes, *_assumed(noise)))  # fmt: skip
 
 
 def _curve_replicas(base: Baseline, noise, compute: float) -> np.ndarray:
@@ -142,7 +151,7 @@ def _curve_replicas(base: Baseline, noise, compute: float) -> np.ndarray:
     few distinct outcomes to measure the fit's spread)."""
     curve = base.curve
     n = np.array([len(runs) for runs in curve.losses], float)
-    sd = noise.at(curve.compute) / np.sqrt(n) if noise.dof else np.zeros(len(n))
+    sd = _noise_at(noise, curve.compute) / np.sqrt(n)
     rng = np.random.default_rng(base.seed)
     R, K = CURVE_REPLICAS, len(n)
     means = curve.anchors[0] * np.exp(rng.normal(0.0, sd, (R, K)))
@@ -182,9 +191,10 @@ def predict_size(base: Baseline, params: float, tokens: float | None = None,
         point = float(fitted.predict(N=params, D=tokens))
         lo, hi = (float(v) for v in fitted.bootstrap.predict_interval(N=params, D=tokens))
         compute = 6.0 * params * tokens
-        lo, hi = _widen(point, lo, hi, _seeds(base), _noise(base, compute))
+        noise = _noise(base)
+        lo, hi = _widen(point, lo, hi, _seeds(base), float(_noise_at(noise, compute)))
         reach = compute / max(6.0 * p["params"] * p["tokens"] for p in base.points)
-        return Prediction("L(N, D)", point, lo, hi, compute, params, tokens, reach)
+        return Prediction("L(N, D)", point, lo, hi, compute, params, tokens, reach, _assumed(noise))
     tokens = ratio * params if tokens is None else tokens
     if abs(tokens / params / ratio - 1) > RATIO_RTOL:
         raise ScalingDataError(
@@ -213,8 +223,9 @@ def predict_compute(base: Baseline, compute: float) -> Prediction:
     losses = np.exp(np.diag(fitted.law.log_predict(fitted.bootstrap.samples, X)[0]))
     point = float(fitted.predict(N=N, D=D))
     lo, hi = np.nanpercentile(losses, [100 * (1 - LEVEL) / 2, 100 * (1 + LEVEL) / 2])
-    lo, hi = _widen(point, float(lo), float(hi), _seeds(base), _noise(base, compute))
+    noise = _noise(base)
+    lo, hi = _widen(point, float(lo), float(hi), _seeds(base), float(_noise_at(noise, compute)))
     n_lo, n_hi = np.nanpercentile(replicas["N_opt"], [2.5, 97.5])
     reach = compute / max(6.0 * p["params"] * p["tokens"] for p in base.points)
     return Prediction("L(N, D)", point, lo, hi, compute, N, D, reach,
-                      (f"compute-optimal N 95% CI {n_lo:.3g} to {n_hi:.3g}; C = 6 N D",))  # fmt: skip
+                      (f"compute-optimal N 95% CI {n_lo:.3g} to {n_hi:.3g}; C = 6 N D", *_assumed(noise)))  # fmt: skip

@@ -123,3 +123,9 @@ def test_cli_reads_the_committed_baseline(capsys):
     answer = json.loads(capsys.readouterr().out)
     largest = max(p["params"] for p in json.loads(committed.read_text())["points"])
     assert answer["reach"] > 10 and math.isfinite(answer["loss"]) and 1e6 / largest > 10
+
+
+def test_a_one_seed_baseline_gets_the_assumed_noise_not_a_zero_width_interval():
+    base = baseline(np.random.default_rng(3), [(N, 20 * N) for N in LADDER], seeds=1, loss=power_truth)
+    answer = predict_size(base, 1e6)
+    assert answer.hi / answer.lo > 1.03 and any("seed noise assumed 1%" in note for note in answer.notes)
