@@ -76,13 +76,13 @@ def resolve(baseline: str, directory: str | Path = "scaling_baselines") -> Path:
     raise ScalingDataError(f"no baseline {baseline!r}: neither a file nor {named}{hint}")
 
 
-def _runs(base: Baseline) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Every finite run: (N, D, C, loss)."""
-    rows = [(p["params"], p["tokens"], p["compute"], x) for p in base.points for x in p["losses"] if math.isfinite(x)]
+def _runs(base: Baseline) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every finite run: (N, D, loss)."""
+    rows = [(p["params"], p["tokens"], x) for p in base.points for x in p["losses"] if math.isfinite(x)]
     return tuple(np.array(v, float) for v in zip(*rows, strict=True))
 
 
-def ratios(base: Baseline) -> np.ndarray:
+def _ratios(base: Baseline) -> np.ndarray:
     """Tokens per non-embedding parameter of each size."""
     return np.array([p["tokens"] / p["params"] for p in base.points], float)
 
@@ -163,7 +163,7 @@ def _curve_replicas(base: Baseline, noise, compute: float) -> np.ndarray:
 
 
 def _chinchilla(base: Baseline):
-    N, D, _, loss = _runs(base)
+    N, D, loss = _runs(base)
     if len({(n, d) for n, d in zip(N, D, strict=True)}) < 5:
         raise ScalingDataError(f"baseline {base.name!r}: L(N, D) needs at least 5 sizes or budgets, got "
                                f"{len(base.points)}")  # fmt: skip
@@ -174,7 +174,7 @@ def _chinchilla(base: Baseline):
 
 def _line_ratio(base: Baseline) -> float | None:
     """The baseline's one tokens-per-parameter ratio, or None when its sizes vary it (an L(N, D) design)."""
-    r = ratios(base)
+    r = _ratios(base)
     return None if r.max() / r.min() >= RATIO_SPREAD else float(np.exp(np.mean(np.log(r))))
 
 
@@ -190,11 +190,7 @@ def predict_size(base: Baseline, params: float, tokens: float | None = None,
         fitted = _chinchilla(base)
         point = float(fitted.predict(N=params, D=tokens))
         lo, hi = (float(v) for v in fitted.bootstrap.predict_interval(N=params, D=tokens))
-        compute = 6.0 * params * tokens
-        noise = _noise(base)
-        lo, hi = _widen(point, lo, hi, _seeds(base), float(_noise_at(noise, compute)))
-        reach = compute / max(6.0 * p["params"] * p["tokens"] for p in base.points)
-        return Prediction("L(N, D)", point, lo, hi, compute, params, tokens, reach, _assumed(noise))
+        return _on_grid(base, point, lo, hi, params, tokens)
     tokens = ratio * params if tokens is None else tokens
     if abs(tokens / params / ratio - 1) > RATIO_RTOL:
         raise ScalingDataError(
@@ -223,9 +219,16 @@ def predict_compute(base: Baseline, compute: float) -> Prediction:
     losses = np.exp(np.diag(fitted.law.log_predict(fitted.bootstrap.samples, X)[0]))
     point = float(fitted.predict(N=N, D=D))
     lo, hi = np.nanpercentile(losses, [100 * (1 - LEVEL) / 2, 100 * (1 + LEVEL) / 2])
-    noise = _noise(base)
-    lo, hi = _widen(point, float(lo), float(hi), _seeds(base), float(_noise_at(noise, compute)))
     n_lo, n_hi = np.nanpercentile(replicas["N_opt"], [2.5, 97.5])
-    reach = compute / max(6.0 * p["params"] * p["tokens"] for p in base.points)
-    return Prediction("L(N, D)", point, lo, hi, compute, N, D, reach,
-                      (f"compute-optimal N 95% CI {n_lo:.3g} to {n_hi:.3g}; C = 6 N D", *_assumed(noise)))  # fmt: skip
+    return _on_grid(base, point, float(lo), float(hi), N, D,
+                    f"compute-optimal N 95% CI {n_lo:.3g} to {n_hi:.3g}; C = 6 N D")  # fmt: skip
+
+
+def _on_grid(base: Baseline, point: float, lo: float, hi: float, N: float, D: float, *notes: str) -> Prediction:
+    """An L(N, D) prediction: the bootstrap interval widened (:func:`_widen`) by one run's seed noise, read
+    at the measured compute that ``6 N D`` corresponds to relative to the largest trained size."""
+    reach = N * D / max(p["params"] * p["tokens"] for p in base.points)
+    noise = _noise(base)
+    run_noise = float(_noise_at(noise, reach * max(p["compute"] for p in base.points)))
+    lo, hi = _widen(point, lo, hi, _seeds(base), run_noise)
+    return Prediction("L(N, D)", point, lo, hi, 6.0 * N * D, N, D, reach, (*notes, *_assumed(noise)))
