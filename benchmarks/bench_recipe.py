@@ -21,7 +21,7 @@ from suite import SIZES, SWEEP
 from tabulate import tabulate
 
 from pytest_scaling import RunCache, run_sweep
-from pytest_scaling.model import size_label
+from pytest_scaling.naming import size_label
 
 ROOT = Path(__file__).resolve().parents[1]
 GOAL = 0.01  # no alternative may beat the rules by more than this share of the loss

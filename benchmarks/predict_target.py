@@ -31,7 +31,8 @@ from tabulate import tabulate
 from pytest_scaling import Baseline, RunCache, run_sweep
 from pytest_scaling.data import get_source
 from pytest_scaling.identity import probe_model
-from pytest_scaling.model import ModelSpec, flops_per_token, size_label
+from pytest_scaling.model import ModelSpec, flops_per_token
+from pytest_scaling.naming import size_label
 from pytest_scaling.predict import predict_size
 from pytest_scaling.train import COMPUTE_METHOD
 

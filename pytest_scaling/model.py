@@ -52,13 +52,6 @@ FLOP_METHODS = ("6N", "6N+attn", "deepseek", "measured")
 INIT_STD = 0.02
 
 
-def size_label(spec: dict) -> str:
-    """``w<width>-d<depth>``: a size's name in messages, reports and run names, from its spec dict
-    (``ModelSpec.label`` writes the same inline: the reference model's run identity hashes ModelSpec's code,
-    so editing it would orphan every cached run)."""
-    return f"w{spec['width']}-d{spec['depth']}"
-
-
 @dataclass(frozen=True)
 class ModelSpec:
     """The shape of one model. User factories receive this object."""
@@ -87,7 +80,7 @@ class ModelSpec:
     @property
     def label(self) -> str:
         """``w<width>-d<depth>``: the size's name in messages and reports."""
-        return f"w{self.width}-d{self.depth}"  # as size_label, kept inline: ModelSpec's code is in run identities
+        return f"w{self.width}-d{self.depth}"
 
     @property
     def n_heads(self) -> int:

@@ -22,6 +22,7 @@ from . import __version__
 from .errors import ScalingError
 from .gatereport import Crossover, GateReport, SizeRow, seed_noise_text
 from .laws import CURVE_LAW
+from .naming import size_label
 
 MAX_MARKDOWN_BYTES = 64_000  # a GitHub comment holds 65,536 characters
 COMMENT_MARKER = "<!-- pytest-scaling report -->"  # the first line: finds the PR comment to update in place
@@ -73,7 +74,7 @@ def progress_line(event) -> str:
     """One trained run of a sweep (a :class:`~pytest_scaling.parallel.RunProgress`), e.g.
     ``[3/10] w32-d1 seed 1  loss 3.6585  41k tok/s  4.1 s  ETA 0:52``."""
     r, eta = event.record, int(round(event.eta_seconds))
-    return (f"[{event.done}/{event.total}] {r.label} seed {r.seed}  loss {r.loss:.4f}  "
+    return (f"[{event.done}/{event.total}] {size_label(r.spec)} seed {r.seed}  loss {r.loss:.4f}  "
             f"{_si(round(r.tokens_per_second))} tok/s  {r.seconds:.1f} s  ETA {eta // 60}:{eta % 60:02d}")
 
 

@@ -15,7 +15,8 @@ from .cache import RunCache
 from .data import DataSource, get_source
 from .errors import ScalingDataError
 from .identity import code_identity, probe_model
-from .model import LadderRung, ModelSpec, flops_per_token, resolve_factory, size_label
+from .model import LadderRung, ModelSpec, flops_per_token, resolve_factory
+from .naming import size_label
 from .parallel import Run, RunProgress, train_runs
 from .ray_backend import RayBackend
 from .tracking import Tracking, default_directory
@@ -387,7 +388,7 @@ def _warn_grid_edges(points: list[SizePoint], grid: list[float]) -> None:
 
 
 def _warn_diverged(runs: list[RunRecord]) -> None:
-    diverged = [f"{r.label} seed {r.seed}" for r in runs if r.diverged]
+    diverged = [f"{size_label(r.spec)} seed {r.seed}" for r in runs if r.diverged]
     if diverged:
         warnings.warn(f"{len(diverged)} of {len(runs)} runs diverged (loss not finite, or above a uniform "
                       f"prediction): {', '.join(diverged)}; lower the learning rate or check the model",

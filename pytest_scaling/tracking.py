@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import ScalingDataError
+from .naming import size_label
 from .topology import launch_rank
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ def experiment_name(started_at: float) -> str:
 def run_name(test: str, record: RunRecord) -> str:
     """``<test>/w<width>-d<depth>-seed<seed>-lr<multiplier>``, safe as a path component per part."""
     multiplier = record.config.get("lr_multiplier", 1.0)
-    size = f"{record.label}-seed{record.seed}-lr{multiplier:g}"
+    size = f"{size_label(record.spec)}-seed{record.seed}-lr{multiplier:g}"
     return f"{re.sub(r'[^A-Za-z0-9_.=-]+', '_', test).strip('_') or 'sweep'}/{size}"
 
 

@@ -69,7 +69,6 @@ from .model import (
     flops_per_token,
     logits_of,
     resolve_factory,
-    size_label,
 )
 
 __all__ = [
@@ -247,11 +246,6 @@ class RunRecord:
     @classmethod
     def from_json(cls, text: str) -> RunRecord:
         return cls.from_dict(json.loads(text))
-
-    @property
-    def label(self) -> str:
-        """``w<width>-d<depth>``."""
-        return size_label(self.spec)
 
     @property
     def model_spec(self) -> ModelSpec:
