@@ -5,8 +5,8 @@ Prints figures; asserts nothing. Every run goes through the run cache (``.scalin
 measurement resumes, and the ladder's runs are the shipped suite's.
 
 * Ladder: the shipped sizes and seeds at 20 tokens per parameter (the committed baseline,
-  ``scaling_baselines/reference.json``), and for ``L(N, D)`` also its three smallest sizes at 5 and 80
-  tokens per parameter (``--extra-ratios``).
+  ``scaling_baselines/reference.json``), and for ``L(N, D)`` also its ``--extra-sizes`` smallest sizes
+  (default 4: every size below the largest) at 5 and 80 tokens per parameter (``--extra-ratios``).
 * Targets: (a) the reference about 10x the ladder's largest in non-embedding parameters at 20 tokens per
   parameter (``--target-size``, WIDTHxDEPTH); (b) the ladder's largest size at 5 and at 80 tokens per
   parameter.
@@ -51,6 +51,7 @@ def main() -> int:
     parser.add_argument("--target-size", default="128x5", help="WIDTHxDEPTH of target (a) (default 128x5)")
     parser.add_argument("--seeds", default="0,1", help="seeds of every target (default 0,1)")
     parser.add_argument("--extra-ratios", default="5,80", help="tokens per parameter of the ladder's extra runs")
+    parser.add_argument("--extra-sizes", type=int, default=4, help="how many of the smallest sizes train at them")
     parser.add_argument("--predict-only", action="store_true", help="print the predictions, train no target")
     args = parser.parse_args()
     start = time.perf_counter()
@@ -63,8 +64,8 @@ def main() -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         ladder = run_sweep("gpt", SIZES, seeds=REFERENCE_SEEDS, cache=cache, **SWEEP)
-        extra = [run_sweep("gpt", SIZES[:3], seeds=REFERENCE_SEEDS, cache=cache, data=data, tokens_per_param=r)
-                 for r in ratios]  # fmt: skip
+        extra = [run_sweep("gpt", SIZES[: args.extra_sizes], seeds=REFERENCE_SEEDS, cache=cache, data=data,
+                           tokens_per_param=r) for r in ratios]  # fmt: skip
     line = Baseline.load(ROOT / "scaling_baselines" / "reference.json")
     extra_points = [p for s in extra for p in s.points]
     grid = Baseline.from_sweep("ladder-nd", replace(ladder, points=ladder.points + extra_points))
