@@ -242,7 +242,8 @@ def _run_predict(args) -> int:
     rows = [
         ["baseline, law", f"{base.name}, {answer.law}"],
         ["loss", f"{answer.loss:.4f} nats/token (95% interval {answer.lo:.4f} to {answer.hi:.4f})"],
-        ["compute C", f"{answer.compute:.4g} FLOPs, {answer.reach:.3g}x the largest trained ({where})"],
+        ["compute C", f"{answer.compute:.4g} FLOPs{' (6 N D)' if answer.law == 'L(N, D)' else ''}, "
+                      f"{answer.reach:.3g}x the largest trained ({where})"],
     ]
     if answer.params is not None:
         rows.append(["params (non-embedding), tokens", f"{answer.params:.4g}, {answer.tokens:.4g} "
