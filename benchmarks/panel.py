@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import variants
-from suite import REFERENCE_SEEDS, SIZES, SWEEP
+from suite import REFERENCE_SEEDS, SIZES, SWEEP, largest_size_backtest
 from tabulate import tabulate
 
 from pytest_scaling import (
@@ -32,14 +32,11 @@ from pytest_scaling import (
     ScalingDataError,
     ScalingGateError,
     assert_on_curve,
-    backtest,
     compute_multiplier,
     run_sweep,  # fmt: skip
 )
 from pytest_scaling.baseline import pooled_noise
-from pytest_scaling.fit import bootstrap
 from pytest_scaling.gate import compare
-from pytest_scaling.laws import CURVE_LAW
 
 ROOT = Path(__file__).resolve().parents[1]
 LR_GRID = dict(lr_grid=[0.125, 0.25, 0.5, 1, 2], lr_search_sizes=2)  # the reparametrised entry's search
@@ -131,16 +128,12 @@ def law(reference) -> str:
     """The reference's law figures, as the shipped suite's tests compute them: mean loss per size, pooled seed
     noise, whether the loss falls with every size, and the backtest of the largest size from the others."""
     noise, _ = pooled_noise([p.losses for p in reference.points])
-    C = np.concatenate([[p.compute] * len(p.losses) for p in reference.points])
-    L = np.concatenate([p.losses for p in reference.points])
-    check = backtest(CURVE_LAW, L, C=C)
-    observed, predicted = check.observed.mean(), check.predicted.mean()
-    lo, hi = bootstrap(check.fit, 1000).predict_interval(C=np.array([C.max()]))
+    observed, predicted, lo, hi = largest_size_backtest(reference)
     falls = bool(np.all(np.diff(reference.loss) < 0))
     return (f"reference: mean loss {' / '.join(f'{x:.4f}' for x in reference.loss)}; pooled seed noise "
             f"{100 * noise:.2f}%; loss falls with every size: {'yes' if falls else 'NO'}; backtest {predicted:.4f} "
-            f"vs {observed:.4f} ({100 * (predicted / observed - 1):+.2f}%, 95% band {lo[0]:.4f}-{hi[0]:.4f}, "
-            f"{'inside' if lo[0] <= observed <= hi[0] else 'OUTSIDE'})")  # fmt: skip
+            f"vs {observed:.4f} ({100 * (predicted / observed - 1):+.2f}%, 95% band {lo:.4f}-{hi:.4f}, "
+            f"{'inside' if lo <= observed <= hi else 'OUTSIDE'})")  # fmt: skip
 
 
 def table(rows: list[Row]) -> str:

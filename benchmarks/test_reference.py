@@ -3,11 +3,10 @@ language's known loss floor, and held to the shape of a real scaling law (monoto
 
 import numpy as np
 import pytest
-from suite import REFERENCE_SEEDS, SIZES, SWEEP
+from suite import REFERENCE_SEEDS, SIZES, SWEEP, largest_size_backtest
 
-from pytest_scaling import assert_on_curve, backtest, get_source
+from pytest_scaling import assert_on_curve, get_source
 from pytest_scaling.baseline import fit_curve, pooled_noise
-from pytest_scaling.fit import bootstrap
 from pytest_scaling.laws import CURVE_LAW
 
 MAX_SEED_NOISE = 0.01  # pooled relative seed standard deviation
@@ -35,16 +34,12 @@ def test_loss_falls_with_every_size_and_seeds_agree(scaling_sweep):
 @pytest.mark.scaling
 def test_backtest_predicts_the_largest_size(scaling_sweep):
     result = scaling_sweep("gpt", SIZES, seeds=REFERENCE_SEEDS, **SWEEP)
-    C = np.concatenate([[p.compute] * len(p.losses) for p in result.points])
-    L = np.concatenate([p.losses for p in result.points])
-    check = backtest(CURVE_LAW, L, C=C)
-    observed, predicted = check.observed.mean(), check.predicted.mean()
-    lo, hi = bootstrap(check.fit, 1000).predict_interval(C=np.array([C.max()]))
+    observed, predicted, lo, hi = largest_size_backtest(result)
     error = predicted / observed - 1
     print(f"\nbacktest: fit on {len(SIZES) - 1} sizes, largest size loss {observed:.4f}, predicted {predicted:.4f} "
-          f"(95% band {lo[0]:.4f}..{hi[0]:.4f}), error {100 * error:+.2f}% (goal <= {100 * MAX_BACKTEST_ERROR:.0f}%)")
+          f"(95% band {lo:.4f}..{hi:.4f}), error {100 * error:+.2f}% (goal <= {100 * MAX_BACKTEST_ERROR:.0f}%)")
     assert abs(error) <= MAX_BACKTEST_ERROR
-    assert lo[0] <= observed <= hi[0]
+    assert lo <= observed <= hi
 
 
 @pytest.mark.scaling
