@@ -18,6 +18,7 @@ with it as usual (see :func:`pytest_scaling.gate`).
 from __future__ import annotations
 
 import datetime as _dt
+import difflib
 import json
 import math
 import os
@@ -223,6 +224,16 @@ class Baseline:
         out += [f"trainer {k}: baseline {self.trainer.get(k)!r}, run {sweep.trainer.get(k)!r}"
                 + (_LR_GRID_HINT if k == "lr_grid" else "") for k in keys]  # fmt: skip
         return out
+
+
+def names_hint(name: str, directory: Path) -> str:
+    """``"; did you mean 'a' or 'b'?"`` for the baselines in ``directory`` whose names are close to ``name``,
+    else ``"; existing baselines in DIR: ..."``; ``""`` when there are none."""
+    existing = sorted(p.stem for p in directory.glob("*.json")) if directory.is_dir() else []
+    close = difflib.get_close_matches(name, existing, n=3, cutoff=0.6)
+    if close:
+        return f"; did you mean {' or '.join(repr(c) for c in close)}?"
+    return f"; existing baselines in {directory}: {', '.join(existing)}" if existing else ""
 
 
 _LR_GRID_HINT = (" (a learning-rate search against a baseline trained at one rate, or the reverse, compares "

@@ -32,7 +32,6 @@ recorded unless ``--scaling-allow-diverged`` is given.
 
 from __future__ import annotations
 
-import difflib
 import math
 import shlex
 import warnings
@@ -42,7 +41,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import norm, t
 
-from .baseline import Baseline, BaselineError, Curve, fit_curve
+from .baseline import Baseline, BaselineError, Curve, fit_curve, names_hint
 from .crossover import crossover
 from .errors import ScalingError
 from .gatereport import Crossover, GateReport, Noise, PlotData, SizeRow, seed_noise_text
@@ -175,10 +174,7 @@ def _fail_impossible(result: SweepResult, base: Baseline, check: str, breaches: 
 
 def _missing(name: str, path: Path, nodeid: str) -> str:
     """Why a named baseline that does not exist fails, with the command that records it."""
-    existing = sorted(p.stem for p in path.parent.glob("*.json")) if path.parent.is_dir() else []
-    close = difflib.get_close_matches(name, existing, n=3, cutoff=0.6)
-    known = (f"; did you mean {' or '.join(repr(c) for c in close)}?" if close
-             else f"; existing baselines in {path.parent}: {', '.join(existing)}" if existing else "")  # fmt: skip
+    known = names_hint(name, path.parent)
     command = "pytest --scaling --scaling-update" + (f" {shlex.quote(nodeid)}" if nodeid else "")
     stop = "" if known.endswith("?") else "."
     return f"baseline {name!r} does not exist ({path}){known}{stop} To record it from this test: {command}"

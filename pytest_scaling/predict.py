@@ -23,7 +23,6 @@ lies, in multiples of the largest trained compute.
 
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,7 @@ import numpy as np
 from scipy.stats import norm, t
 
 from .allocation import optimal_allocation
-from .baseline import Baseline
+from .baseline import Baseline, names_hint
 from .errors import ScalingDataError
 from .fit import bootstrap, fit_chinchilla
 from .laws import CURVE_LAW
@@ -63,16 +62,14 @@ class Prediction:
 
 def resolve(baseline: str, directory: str | Path = "scaling_baselines") -> Path:
     """The baseline file named by a path or by a name in ``directory``; an unknown one is a
-    :class:`ScalingDataError` listing the names there."""
+    :class:`ScalingDataError` naming the closest names there (:func:`~pytest_scaling.baseline.names_hint`)."""
     path = Path(baseline)
     if path.is_file():
         return path
     named = Path(directory) / f"{baseline}.json"
     if named.is_file():
         return named
-    known = sorted(p.stem for p in Path(directory).glob("*.json")) if Path(directory).is_dir() else []
-    close = difflib.get_close_matches(baseline, known, n=3)
-    hint = f"; did you mean {', '.join(close)}?" if close else f"; known in {directory}: {', '.join(known) or 'none'}"
+    hint = names_hint(baseline, Path(directory))
     raise ScalingDataError(f"no baseline {baseline!r}: neither a file nor {named}{hint}")
 
 

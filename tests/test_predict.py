@@ -106,7 +106,7 @@ def test_cli_predicts_from_a_named_baseline(saved, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["refrence", "--params", "1e6"], "no baseline 'refrence': neither a file nor .*; did you mean reference?"),
+    (["refrence", "--params", "1e6"], "no baseline 'refrence': neither a file nor .*; did you mean 'reference'\\?"),
     (["reference", "--params", "1e6", "--tokens", "1e6"], "trains every size at 20 tokens per parameter"),
     (["reference", "--compute", "1e14", "--tokens", "1e6"], "--tokens and --flops-per-token go with --params"),
 ])  # fmt: skip
