@@ -21,9 +21,8 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import variants
-from suite import REFERENCE_SEEDS, SIZES, SWEEP, largest_size_backtest
+from suite import REFERENCE_SEEDS, SIZES, SWEEP, law_figures
 from tabulate import tabulate
 
 from pytest_scaling import (
@@ -35,7 +34,6 @@ from pytest_scaling import (
     compute_multiplier,
     run_sweep,  # fmt: skip
 )
-from pytest_scaling.baseline import pooled_noise
 from pytest_scaling.gate import compare
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -124,18 +122,6 @@ def gate(entry: Entry, data: str, cache: RunCache, baselines: dict, lr: float) -
     return Row(entry, failed, [r.deviation for r in comparison.rows], comparison.stouffer, multiplier, seconds)
 
 
-def law(reference) -> str:
-    """The reference's law figures, as the shipped suite's tests compute them: mean loss per size, pooled seed
-    noise, whether the loss falls with every size, and the backtest of the largest size from the others."""
-    noise, _ = pooled_noise([p.losses for p in reference.points])
-    observed, predicted, lo, hi = largest_size_backtest(reference)
-    falls = bool(np.all(np.diff(reference.loss) < 0))
-    return (f"reference: mean loss {' / '.join(f'{x:.4f}' for x in reference.loss)}; pooled seed noise "
-            f"{100 * noise:.2f}%; loss falls with every size: {'yes' if falls else 'NO'}; backtest {predicted:.4f} "
-            f"vs {observed:.4f} ({100 * (predicted / observed - 1):+.2f}%, 95% band {lo:.4f}-{hi:.4f}, "
-            f"{'inside' if lo <= observed <= hi else 'OUTSIDE'})")  # fmt: skip
-
-
 def table(rows: list[Row]) -> str:
     body = [[r.entry.name, r.entry.expected, len(r.entry.seeds), "FAILED" if r.failed else "passed",
              "yes" if r.agrees else "**NO**", " / ".join(f"{100 * d:+.1f}" for d in r.deviations) or "not trained",
@@ -163,7 +149,7 @@ def main() -> int:
             warnings.simplefilter("ignore", UserWarning)  # edge-of-grid and tuning warnings: verdicts are counted
             reference = run_sweep("gpt", SIZES, seeds=REFERENCE_SEEDS, cache=cache,
                                   **{**SWEEP, "data": data, **lr_option(args.lr_multiplier)})  # fmt: skip
-            figures = law(reference)
+            figures = f"reference: {law_figures(reference).text(reference.loss)}"
             print(figures, flush=True)
             baselines = {(): Baseline.from_sweep("reference", reference)}
             for entry in entries:

@@ -3,14 +3,11 @@ language's known loss floor, and held to the shape of a real scaling law (monoto
 
 import numpy as np
 import pytest
-from suite import REFERENCE_SEEDS, SIZES, SWEEP, largest_size_backtest
+from suite import MAX_BACKTEST_ERROR, MAX_SEED_NOISE, REFERENCE_SEEDS, SIZES, SWEEP, law_figures
 
 from pytest_scaling import assert_on_curve, get_source
-from pytest_scaling.baseline import fit_curve, pooled_noise
+from pytest_scaling.baseline import fit_curve
 from pytest_scaling.laws import CURVE_LAW
-
-MAX_SEED_NOISE = 0.01  # pooled relative seed standard deviation
-MAX_BACKTEST_ERROR = 0.02
 
 
 @pytest.mark.scaling
@@ -24,22 +21,19 @@ def test_reference_is_on_its_committed_curve(scaling_sweep):
 @pytest.mark.scaling
 def test_loss_falls_with_every_size_and_seeds_agree(scaling_sweep):
     result = scaling_sweep("gpt", SIZES, seeds=REFERENCE_SEEDS, **SWEEP)
-    noise, _ = pooled_noise([p.losses for p in result.points])
-    print(f"\nmean loss per size {' / '.join(f'{loss:.4f}' for loss in result.loss)}; pooled seed noise "
-          f"{100 * noise:.2f}% (goal <= {100 * MAX_SEED_NOISE:.0f}%)")
-    assert np.all(np.diff(result.loss) < 0)
-    assert noise <= MAX_SEED_NOISE
+    law = law_figures(result)
+    print(f"\n{law.text(result.loss)}")
+    assert law.falls
+    assert law.noise <= MAX_SEED_NOISE
 
 
 @pytest.mark.scaling
 def test_backtest_predicts_the_largest_size(scaling_sweep):
     result = scaling_sweep("gpt", SIZES, seeds=REFERENCE_SEEDS, **SWEEP)
-    observed, predicted, lo, hi = largest_size_backtest(result)
-    error = predicted / observed - 1
-    print(f"\nbacktest: fit on {len(SIZES) - 1} sizes, largest size loss {observed:.4f}, predicted {predicted:.4f} "
-          f"(95% band {lo:.4f}..{hi:.4f}), error {100 * error:+.2f}% (goal <= {100 * MAX_BACKTEST_ERROR:.0f}%)")
-    assert abs(error) <= MAX_BACKTEST_ERROR
-    assert lo <= observed <= hi
+    law = law_figures(result)
+    print(f"\nbacktest: fit on {len(SIZES) - 1} sizes; {law.text(result.loss)}")
+    assert abs(law.error) <= MAX_BACKTEST_ERROR
+    assert law.lo <= law.observed <= law.hi
 
 
 @pytest.mark.scaling

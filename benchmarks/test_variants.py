@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from suite import REFERENCE_SEEDS, SIZES, SWEEP
-from variants import no_attention, swiglu_rope
+from variants import no_attention, short_context, swiglu_rope
 
 from pytest_scaling import ScalingGateError, assert_on_curve, compute_multiplier
 
@@ -24,6 +24,13 @@ def test_attention_removed_falls_off_the_curve(scaling_sweep):
     gaps = result.loss / reference.loss - 1
     print(f"\nwithout attention, loss per size vs the reference: {', '.join(f'{100 * g:+.1f}%' for g in gaps)}")
     assert np.all(gaps[1:] > 0.02)  # context matters at every size but the smallest
+
+
+@pytest.mark.scaling
+def test_attention_over_the_last_8_tokens_falls_off_the_curve(scaling_sweep):
+    result = scaling_sweep(short_context, SIZES, seeds=1, **SWEEP)  # documents repeat words from far back
+    with pytest.raises(ScalingGateError, match="off baseline 'reference'"):
+        assert_on_curve(result, baseline="reference")
 
 
 @pytest.mark.scaling

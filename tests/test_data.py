@@ -41,16 +41,22 @@ def _conditional_entropy(docs: np.ndarray, k: int, vocab: int) -> float:
 # ------------------------------------------------------------------------------------------- topics
 
 
-def test_topics_stream_is_pinned():
-    """The default language: integer hashing and exact float64 alias tables, the same on every machine."""
-    docs = TopicSource().generate(0, 64)
+@pytest.mark.parametrize(("cache", "digest"), [(0.5, "262bf4c5a75bf74e"), (0.0, "3dc9b06a111e77e4")])
+def test_topics_stream_is_pinned(cache, digest):
+    """The default language (and the one without a cache, as it was before the cache existed): integer hashing
+    and exact float64 alias tables, the same on every machine."""
+    docs = TopicSource(cache=cache).generate(0, 64)
     assert docs.shape == (64, 129) and docs.dtype == np.uint8
     assert (docs[:, 0] == 63).all() and docs[:, 1:].max() < 63
-    assert hashlib.sha256(docs.tobytes()).hexdigest()[:16] == TOPICS_DIGEST
-    assert np.array_equal(TopicSource().generate(10, 5), docs[10:15])  # documents are independent
+    assert hashlib.sha256(docs.tobytes()).hexdigest()[:16] == digest
+    assert np.array_equal(TopicSource(cache=cache).generate(10, 5), docs[10:15])  # documents are independent
 
 
-TOPICS_DIGEST = "3dc9b06a111e77e4"
+def test_topics_without_a_cache_keep_their_identity():
+    """``cache=0`` is the language from before the option: the same options in its identity, so its cached
+    runs and baselines still match."""
+    assert "cache" not in TopicSource(cache=0, docs=8, val_docs=8).params
+    assert TopicSource(docs=8, val_docs=8).params["cache"] == 0.5
 
 
 def _topic_known_entropy(source: TopicSource) -> float:
@@ -69,10 +75,13 @@ def _topic_known_entropy(source: TopicSource) -> float:
     return float(total)
 
 
-@pytest.mark.parametrize("options", [{}, dict(vocab=20, topics=5, mix=0.4, topic_zipf=0.5, doc_len=40, seed=2)])
+@pytest.mark.parametrize(
+    "options", [dict(cache=0), dict(vocab=20, topics=5, mix=0.4, topic_zipf=0.5, cache=0, doc_len=40, seed=2)]
+)
 def test_topics_floor_is_bracketed_by_exact_entropies(options):
-    """The floor (the exact posterior's mean loss) lies between the exactly computed loss with the topic known
-    and that plus H(Z) / (doc_len - 1); the sampled topic-known loss matches its exact value."""
+    """Without the cache (each topic's chain is then order-1 Markov): the floor (the exact posterior's mean
+    loss) lies between the exactly computed loss with the topic known and that plus H(Z) / (doc_len - 1); the
+    sampled topic-known loss matches its exact value."""
     source = TopicSource(**options, docs=64, val_docs=4096)
     docs = source.split("val").reshape(-1, source.doc_len)
     known = source.oracle_nll(docs, topic_known=True).mean(axis=1)
@@ -83,6 +92,34 @@ def test_topics_floor_is_bracketed_by_exact_entropies(options):
     floor = source.entropy_nats_per_token
     assert exact - 4 * stderr < floor < exact + topic_entropy / (source.doc_len - 1) + 4 * stderr
     assert source.floor_nats_per_token(source.doc_len - 1) == pytest.approx(floor)
+
+
+def test_topics_cache_oracle_is_the_generators_law():
+    """With the cache, the topic-known oracle scores each token by the law the generator samples from: its
+    loss equals -log of the full next-token distribution (built here from the definition), and its mean
+    equals that distribution's mean entropy (a predictor that is the true law is calibrated); the floor
+    stays within H(Z) / (doc_len - 1) above it."""
+    source = TopicSource(vocab=20, topics=5, mix=0.4, cache=0.5, doc_len=40, docs=64, val_docs=4096, seed=3)
+    docs = source.split("val").reshape(-1, source.doc_len).astype(np.int64)
+    B, U = source.probs
+    z = source.doc_topics(source.docs, len(docs))
+    rows = np.arange(len(docs))
+    counts = np.zeros((len(docs), source.n_content))
+    nll, entropy = [], []
+    for m in range(1, source.doc_len):
+        p = (1 - source.mix) * B[docs[:, m - 1]] + source.mix * U[z]  # [n, K]
+        if m >= 2:
+            p = (1 - source.cache) * p + source.cache * counts / (m - 1)
+        nll.append(-np.log(p[rows, docs[:, m]]))
+        entropy.append(-(p * np.log(np.where(p > 0, p, 1))).sum(axis=1))
+        counts[rows, docs[:, m]] += 1
+    nll, entropy = np.array(nll).T, np.array(entropy).T
+    np.testing.assert_allclose(source.oracle_nll(docs, topic_known=True), nll, rtol=1e-9)
+    per_doc = nll.mean(axis=1) - entropy.mean(axis=1)
+    assert abs(per_doc.mean()) < 4 * per_doc.std(ddof=1) / np.sqrt(len(per_doc))
+    topic_entropy = -(source.q * np.log(source.q)).sum()
+    known, floor = nll.mean(), source.entropy_nats_per_token
+    assert known - 1e-9 < floor < known + topic_entropy / (source.doc_len - 1)
 
 
 def test_topics_need_context():
@@ -98,7 +135,7 @@ def test_topics_need_context():
 @pytest.mark.parametrize(
     ("spec", "message"),
     [("topics:mix=1.5", "mix"), ("topics:topics=0", "topics must be"), ("topics:vocab=2", "vocab"),
-     ("topics:word_zipf=-1", "zipf")],
+     ("topics:word_zipf=-1", "zipf"), ("topics:cache=1", "cache must be")],
 )  # fmt: skip
 def test_topics_bad_options(spec, message):
     with pytest.raises(ScalingDataError, match=message):

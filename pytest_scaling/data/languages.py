@@ -333,11 +333,15 @@ class TopicSource(_DocumentLanguage):
     z with P(z) ~ (z + 1)^-``topic_zipf`` among ``topics``; then every token is drawn from
     P(x | prev, z) = (1 - ``mix``) B[prev, x] + ``mix`` U_z[x]: B an order-1 Markov chain whose rows are
     seeded permutations of one Zipf distribution (exponent ``zipf``; as in :class:`SyntheticSource`), U_z
-    a seeded permutation of a Zipf distribution (exponent ``word_zipf``) over the content tokens. A model
-    must infer the topic from the whole context (attention) and know U_z: it learns the frequent topics
-    first. The Bayes-optimal predictor is the exact posterior mixture over topics (``oracle_nll``); the
-    floor is its mean loss on the validation documents (exact for that split; sampling error about 0.003)
-    and lies within H(Z) / (doc_len - 1) above the loss given the topic.
+    a seeded permutation of a Zipf distribution (exponent ``word_zipf``) over the content tokens. From the
+    second content token on, with probability ``cache`` the token instead repeats the token at a uniformly
+    drawn earlier position (a cache, or Polya urn: words recur within a document as in real text), so the
+    whole context pays: a document's own counts predict it better than its topic. A model must infer the
+    topic, count the context (attention) and know U_z: it learns the frequent topics first. The
+    Bayes-optimal predictor is the exact posterior mixture over topics (``oracle_nll``); the floor is its
+    mean loss on the validation documents (exact for that split; sampling error about 0.003) and lies
+    within H(Z) / (doc_len - 1) above the loss given the topic. ``cache=0`` is the language before the cache
+    existed, with its identity.
     """
 
     name = "topics"
@@ -350,6 +354,7 @@ class TopicSource(_DocumentLanguage):
         mix: float = 0.7,
         zipf: float = 1.0,
         word_zipf: float = 1.5,
+        cache: float = 0.5,
         doc_len: int = 129,
         docs: int = 2**17,
         val_docs: int = 2**11,
@@ -359,6 +364,7 @@ class TopicSource(_DocumentLanguage):
             (3 <= vocab <= 2**16, f"vocab must be in 3..65536, got {vocab}"),
             (topics >= 1, f"topics must be >= 1, got {topics}"),
             (0 <= mix <= 1, f"mix must be in [0, 1], got {mix}"),
+            (0 <= cache < 1, f"cache must be in [0, 1), got {cache}"),
             (min(topic_zipf, zipf, word_zipf) >= 0, "zipf exponents must be >= 0"),
             (doc_len >= 3 and docs >= 1 and val_docs >= 1, "doc_len >= 3, docs >= 1, val_docs >= 1 needed"),
         ]
@@ -366,7 +372,7 @@ class TopicSource(_DocumentLanguage):
             if not ok:
                 raise ScalingDataError(f"topics source: {message}")
         self.vocab_size, self.n_content, self.topics = vocab, vocab - 1, topics
-        self.topic_zipf, self.mix = float(topic_zipf), float(mix)
+        self.topic_zipf, self.mix, self.cache = float(topic_zipf), float(mix), float(cache)
         self.zipf, self.word_zipf = float(zipf), float(word_zipf)
         self.doc_len, self.docs, self.val_docs, self.seed = doc_len, docs, val_docs, seed
         self.window_stride = doc_len
@@ -381,7 +387,8 @@ class TopicSource(_DocumentLanguage):
     def params(self) -> dict:
         return {"vocab": self.vocab_size, "topics": self.topics, "topic_zipf": self.topic_zipf, "mix": self.mix,
                 "zipf": self.zipf, "word_zipf": self.word_zipf, "doc_len": self.doc_len, "docs": self.docs,
-                "val_docs": self.val_docs, "seed": self.seed}  # fmt: skip
+                "val_docs": self.val_docs, "seed": self.seed,
+                **({"cache": self.cache} if self.cache else {})}  # fmt: skip
 
     @cached_property
     def table(self) -> np.ndarray:
@@ -428,6 +435,10 @@ class TopicSource(_DocumentLanguage):
             r_p = np.where(frac < acc_p[r], r, ali_p[r])
             r_u = np.where(frac < acc_u[r], r, ali_u[r])
             x[m] = np.where(pick, np.take(words, z * K + r_u), np.take(table, x[m - 1] * K + r_p))
+            if self.cache and m >= 2:  # repeat the token at a uniformly drawn earlier position 1..m-1
+                repeat = _uniform(self.seed * 2 + _CACHE_KEY, counters) < self.cache
+                earlier = 1 + (_uniform(self.seed * 2 + _CACHE_KEY, counters + np.uint64(1)) * (m - 1)).astype(np.int64)
+                x[m] = np.where(repeat, x[earlier, np.arange(n_docs)], x[m])
         return x.T.astype(_token_dtype(self.vocab_size))
 
     def oracle_nll(self, docs: np.ndarray, topic_known: bool = False) -> np.ndarray:
@@ -439,11 +450,16 @@ class TopicSource(_DocumentLanguage):
         n = len(x)
         log_post = np.broadcast_to(np.log(self.q), (n, self.topics)).copy()
         loss = np.zeros((n, self.doc_len - 1))
+        counts = np.zeros((n, self.n_content))  # of each content token at positions 1..m-1
+        rows = np.arange(n)
         if topic_known:
             z = self.doc_topics(self.docs, n)
         for m in range(1, self.doc_len):
             tok = np.minimum(x[:, m], self.n_content - 1)
             like = (1 - self.mix) * B[x[:, m - 1], tok][:, None] + self.mix * U[:, tok].T  # [n, Z]
+            if self.cache and m >= 2:
+                like = (1 - self.cache) * like + self.cache * (counts[rows, tok] / (m - 1))[:, None]
+            counts[rows, tok] += 1
             if topic_known:
                 loss[:, m - 1] = -np.log(like[np.arange(n), z])
             else:
@@ -465,6 +481,7 @@ class TopicSource(_DocumentLanguage):
 
 
 _TOPIC_KEY = 0x70B1C << 32
+_CACHE_KEY = 0xCAC4E << 32
 _FACT_KEY = 0xFAC7 << 32  # offsets the facts' hash keys from the events' and the Markov table's
 
 

@@ -20,7 +20,7 @@ _SYNTHETIC_OPTIONS = {
 
 
 _TOPIC_OPTIONS = {
-    "vocab": int, "topics": int, "topic_zipf": float, "mix": float, "zipf": float, "word_zipf": float,
+    "vocab": int, "topics": int, "topic_zipf": float, "mix": float, "zipf": float, "word_zipf": float, "cache": float,
     "doc_len": int, "docs": int, "val_docs": int, "seed": int,
 }  # fmt: skip
 
