@@ -53,8 +53,8 @@ def test_topics_stream_is_pinned(cache, digest):
 
 
 def test_topics_without_a_cache_keep_their_identity():
-    """``cache=0`` is the language from before the option: the same options in its identity, so its cached
-    runs and baselines still match."""
+    """``cache=0`` is the language from before the option: the same options in its identity, so its
+    baselines still match (its cached runs retrain once: the source's code is part of a run's key)."""
     assert "cache" not in TopicSource(cache=0, docs=8, val_docs=8).params
     assert TopicSource(docs=8, val_docs=8).params["cache"] == 0.5
 

@@ -341,7 +341,7 @@ class TopicSource(_DocumentLanguage):
     Bayes-optimal predictor is the exact posterior mixture over topics (``oracle_nll``); the floor is its
     mean loss on the validation documents (exact for that split; sampling error about 0.003) and lies
     within H(Z) / (doc_len - 1) above the loss given the topic. ``cache=0`` is the language before the cache
-    existed, with its identity.
+    existed: the same tokens and data identity, so its baselines still match.
     """
 
     name = "topics"
