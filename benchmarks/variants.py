@@ -77,10 +77,13 @@ class LocalAttention(Attention):
 
 
 def short_context(spec: ModelSpec, window: int = 8) -> nn.Module:
-    """The reference limited to the last ``window`` tokens of context (worse where context matters)."""
+    """The reference limited to the last ``window`` tokens of context (worse where context matters), with the
+    reference's initial weights (a window of ``seq_len`` is the reference)."""
     model = GPT(spec)
     for block in model.blocks:
-        block.attn = LocalAttention(spec, window)
+        local = LocalAttention(spec, window)
+        local.load_state_dict(block.attn.state_dict())
+        block.attn = local
     return model
 
 
