@@ -7,7 +7,7 @@ from suite import MAX_BACKTEST_ERROR, MAX_SEED_NOISE, REFERENCE_SEEDS, SIZES, SW
 
 from pytest_scaling import assert_on_curve, get_source
 from pytest_scaling.baseline import fit_curve
-from pytest_scaling.laws import CURVE_LAW
+from pytest_scaling.fitting.laws import CURVE_LAW
 
 
 @pytest.mark.scaling

@@ -3,7 +3,7 @@
 The fitting API (numpy/scipy only) is importable without torch; the training API loads torch
 lazily on first use, so the pytest plugin adds nothing to a test session that does not use it.
 No export shares its name with a submodule (``fit``, ``train``...): importing the submodule would
-shadow it. Use ``pytest_scaling.fit.fit`` or ``pytest_scaling.train.train`` for those.
+shadow it. Use ``pytest_scaling.fitting.fit.fit`` or ``pytest_scaling.train.train`` for those.
 """
 
 from importlib import import_module
@@ -14,21 +14,21 @@ _EXPORTS = {
     "ScalingError": "errors",
     "ScalingDataError": "errors",
     "ScalingDesignWarning": "errors",
-    "ChinchillaLaw": "laws",
-    "KaplanLaw": "laws",
-    "PowerLaw": "laws",
-    "Fit": "fit",
-    "Bootstrap": "fit",
-    "Backtest": "fit",
-    "fit_chinchilla": "fit",
-    "fit_kaplan": "fit",
-    "fit_power": "fit",
-    "bootstrap": "fit",
-    "backtest": "fit",
-    "optimal_allocation": "allocation",
-    "isoflop": "allocation",
-    "IsoFlop": "allocation",
-    "read_columns": "points",
+    "ChinchillaLaw": "fitting.laws",
+    "KaplanLaw": "fitting.laws",
+    "PowerLaw": "fitting.laws",
+    "Fit": "fitting.fit",
+    "Bootstrap": "fitting.fit",
+    "Backtest": "fitting.fit",
+    "fit_chinchilla": "fitting.fit",
+    "fit_kaplan": "fitting.fit",
+    "fit_power": "fitting.fit",
+    "bootstrap": "fitting.fit",
+    "backtest": "fitting.fit",
+    "optimal_allocation": "fitting.allocation",
+    "isoflop": "fitting.allocation",
+    "IsoFlop": "fitting.allocation",
+    "read_columns": "fitting.points",
     "ModelSpec": "model",
     "ladder": "model",
     "get_source": "data",

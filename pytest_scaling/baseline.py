@@ -30,10 +30,10 @@ import numpy as np
 from . import __version__
 from .errors import ScalingDataError, ScalingError
 from .files import atomic_write
-from .fit import fit
-from .laws import CURVE_LAW
-from .noise import pooled_noise
-from .solver import solve
+from .fitting.fit import fit
+from .fitting.laws import CURVE_LAW
+from .fitting.noise import pooled_noise
+from .fitting.solver import solve
 
 FORMAT = 1
 N_BOOTSTRAP = 400

@@ -63,10 +63,10 @@ def _fit_columns(args) -> tuple[dict[str, str], str | None]:
 
 
 def _run_fit(args) -> int:
-    from .allocation import optimal_allocation
-    from .fit import bootstrap, fit
-    from .laws import LAWS, PowerLaw
-    from .points import drop_highest, read_columns
+    from .fitting.allocation import optimal_allocation
+    from .fitting.fit import bootstrap, fit
+    from .fitting.laws import LAWS, PowerLaw
+    from .fitting.points import drop_highest, read_columns
 
     if not np.isfinite(args.delta) or args.delta <= 0:
         raise ScalingDataError(f"--delta must be a positive number, got {args.delta}")

@@ -5,7 +5,7 @@ Statistics (per size i of the candidate, K sizes):
 * ``predicted`` p_i: the baseline's anchored curve at the candidate's compute C_i;
 * noise: sigma_i^2 = s(C_i)^2 / n_i + max(var(log p_i), s(C_i)^2 / n_b), with s(C) the relative seed
   standard deviation as a function of compute, fitted to the baseline's and the candidate's seeds together
-  (:func:`pytest_scaling.noise.fit_seed_noise`; ``ASSUMED_NOISE`` when neither has two seeds) and
+  (:func:`pytest_scaling.fitting.noise.fit_seed_noise`; ``ASSUMED_NOISE`` when neither has two seeds) and
   var(log p_i) from the baseline's bootstrap, scaled by n_b / (n_b - 1) (a bootstrap of n_b seeds
   underestimates the variance of their mean by that factor: half of it with two seeds), never below the
   modelled noise of the baseline's n_b seeds;
@@ -44,9 +44,9 @@ from scipy.stats import norm, t
 from .baseline import Baseline, BaselineError, Curve, fit_curve, names_hint
 from .crossover import crossover
 from .errors import ScalingError
+from .fitting.laws import CURVE_LAW
+from .fitting.noise import ASSUMED_NOISE, SeedNoise, fit_seed_noise
 from .gatereport import Crossover, GateReport, Noise, PlotData, SizeRow, seed_noise_text
-from .laws import CURVE_LAW
-from .noise import ASSUMED_NOISE, SeedNoise, fit_seed_noise
 from .sweep import SweepResult
 
 ALPHA = 0.01  # one-sided false-alarm level of each gate decision

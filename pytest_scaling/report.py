@@ -20,8 +20,8 @@ from tabulate import tabulate
 
 from . import __version__
 from .errors import ScalingError
+from .fitting.laws import CURVE_LAW
 from .gatereport import Crossover, GateReport, SizeRow, seed_noise_text
-from .laws import CURVE_LAW
 from .naming import size_label
 
 MAX_MARKDOWN_BYTES = 64_000  # a GitHub comment holds 65,536 characters

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pytest_scaling.allocation import optimal_allocation
 from pytest_scaling.baseline import Baseline
 from pytest_scaling.cli import main
 from pytest_scaling.errors import ScalingDataError
+from pytest_scaling.fitting.allocation import optimal_allocation
 from pytest_scaling.predict import flops_per_param_token, predict_compute, predict_size
 from pytest_scaling.sweep import SizePoint, SweepResult
 
