@@ -18,8 +18,8 @@ import tempfile
 import time
 
 from pytest_scaling.cache import RunCache
-from pytest_scaling.hardware import available_cores
 from pytest_scaling.sweep import run_sweep
+from pytest_scaling.training.hardware import available_cores
 
 
 def timed_sweep(shape: dict, seeds: int, tokens_per_param: float, workers: int) -> tuple[float, list[float], int]:

@@ -30,11 +30,11 @@ from tabulate import tabulate
 
 from pytest_scaling import Baseline, RunCache, run_sweep
 from pytest_scaling.data import get_source
-from pytest_scaling.identity import probe_model
-from pytest_scaling.model import ModelSpec, flops_per_token
 from pytest_scaling.naming import size_label
 from pytest_scaling.predict import predict_size
-from pytest_scaling.train import COMPUTE_METHOD
+from pytest_scaling.training.identity import probe_model
+from pytest_scaling.training.model import ModelSpec, flops_per_token
+from pytest_scaling.training.train import COMPUTE_METHOD
 
 ROOT = Path(__file__).resolve().parents[1]
 

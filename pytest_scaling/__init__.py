@@ -3,7 +3,7 @@
 The fitting API (numpy/scipy only) is importable without torch; the training API loads torch
 lazily on first use, so the pytest plugin adds nothing to a test session that does not use it.
 No export shares its name with a submodule (``fit``, ``train``...): importing the submodule would
-shadow it. Use ``pytest_scaling.fitting.fit.fit`` or ``pytest_scaling.train.train`` for those.
+shadow it. Use ``pytest_scaling.fitting.fit.fit`` or ``pytest_scaling.training.train.train`` for those.
 """
 
 from importlib import import_module
@@ -29,11 +29,11 @@ _EXPORTS = {
     "isoflop": "fitting.allocation",
     "IsoFlop": "fitting.allocation",
     "read_columns": "fitting.points",
-    "ModelSpec": "model",
-    "ladder": "model",
+    "ModelSpec": "training.model",
+    "ladder": "training.model",
     "get_source": "data",
-    "TrainConfig": "train",
-    "RunRecord": "train",
+    "TrainConfig": "training.train",
+    "RunRecord": "training.train",
     "RunCache": "cache",
     "train_cached": "cache",
     "SweepResult": "sweep",

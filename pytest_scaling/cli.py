@@ -152,10 +152,10 @@ def _finite_or_none(value):
 def _run_train(args) -> int:
     from .cache import RunCache, train_cached
     from .data import get_source
-    from .identity import probe_model
-    from .model import ModelSpec
-    from .topology import launch_rank
-    from .train import COMPUTE_METHOD, TrainConfig
+    from .training.identity import probe_model
+    from .training.model import ModelSpec
+    from .training.topology import launch_rank
+    from .training.train import COMPUTE_METHOD, TrainConfig
 
     source = get_source(args.data)
     spec = ModelSpec(width=args.width, depth=args.depth, heads=args.heads, seq_len=args.seq_len,

@@ -17,7 +17,7 @@ Student's t with the degrees of freedom of the noise at size i (``SeedNoise.dof_
 noise is assumed) and u_i the normal score of z_i under it; with ``rtol`` a size fails when its relative
 deviation exceeds ``rtol`` instead. Being better than the curve always passes.
 
-A size with a diverged run (see :mod:`pytest_scaling.train`) is ``DIVERGED`` and fails ``assert_on_curve``
+A size with a diverged run (see :mod:`pytest_scaling.training.train`) is ``DIVERGED`` and fails ``assert_on_curve``
 and ``assert_beats_curve``; ``compute_multiplier`` fails when every run of a size diverged. A size with a
 run whose loss lies below the data's floor (``SizePoint.floor``) by more than the run's standard error is
 ``IMPOSSIBLE``: every helper fails and nothing is recorded. A gain no architecture change plausibly gives

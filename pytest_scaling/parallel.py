@@ -46,11 +46,11 @@ from typing import Protocol
 from .cache import RunCache, train_cached
 from .data import DataSource
 from .errors import ScalingDataError, ScalingError, raise_warnings, run_catching_warnings
-from .hardware import available_cores
-from .model import ModelSpec
 from .ray_backend import RayBackend
-from .topology import launch_world_size
-from .train import RunRecord, TrainConfig
+from .training.hardware import available_cores
+from .training.model import ModelSpec
+from .training.topology import launch_world_size
+from .training.train import RunRecord, TrainConfig
 
 __all__ = ["MAX_AUTO_WORKERS", "PARALLEL_MIN_FLOPS", "Backend", "InProcess", "Run", "RunProgress", "WorkerPool",
            "plan_workers", "train_runs"]
@@ -62,7 +62,7 @@ MAX_AUTO_WORKERS = 16  # each worker holds its own torch and data source
 @dataclass(frozen=True)
 class Run:
     """One run of a sweep; ``compute`` (training FLOPs) orders the runs, largest first; ``fingerprint`` is
-    the model's behavioural fingerprint (:func:`pytest_scaling.identity.probe_model`), probed once per size."""
+    the model's behavioural fingerprint (:func:`pytest_scaling.training.identity.probe_model`), probed once per size."""
 
     factory: object
     spec: ModelSpec

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from .ray_address import CONNECT_TIMEOUT
-from .topology import launch_rank
 from .tracking import TRACKERS
+from .training.topology import launch_rank
 from .values import argument, multipliers, positive_number, whole_number
 
 _SEEDS_HELP = "seeds per size for sweeps that give a count (seeds=2); explicit seed lists are kept"

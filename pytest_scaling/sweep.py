@@ -10,17 +10,17 @@ from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 
-from . import train
 from .cache import RunCache
 from .data import DataSource, get_source
 from .errors import ScalingDataError
-from .identity import code_identity, probe_model
-from .model import LadderRung, ModelSpec, flops_per_token, resolve_factory
 from .naming import size_label
 from .parallel import Run, RunProgress, train_runs
 from .ray_backend import RayBackend
 from .tracking import Tracking, default_directory
-from .train import COMPUTE_METHOD, RunRecord, TrainConfig
+from .training import train
+from .training.identity import code_identity, probe_model
+from .training.model import LadderRung, ModelSpec, flops_per_token, resolve_factory
+from .training.train import COMPUTE_METHOD, RunRecord, TrainConfig
 from .values import multipliers, positive_number
 
 #: Config fields that do not make two runs' curves incomparable (budget, seed, where and how fast).
@@ -197,7 +197,7 @@ def run_sweep(
     process and its workers) or ``"ray"`` / a :class:`~pytest_scaling.ray_backend.RayBackend` (each run a Ray
     task: one GPU, or ``cpus_per_run`` CPUs). ``progress`` is called with a
     :class:`~pytest_scaling.parallel.RunProgress` as each run that was not in the cache finishes.
-    ``trainer_options`` are :class:`~pytest_scaling.train.TrainConfig` fields (``lr``, ``schedule``...).
+    ``trainer_options`` are :class:`~pytest_scaling.training.train.TrainConfig` fields (``lr``, ``schedule``...).
 
     ``lr_grid`` (e.g. ``[0.25, 0.5, 1, 2]``): every seed of every size also trains at each multiplier of the
     peak learning rate (the rule's, or ``lr``). A size's multiplier is the one with the lowest mean loss over

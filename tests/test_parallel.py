@@ -15,10 +15,10 @@ from torch import nn
 from pytest_scaling import parallel
 from pytest_scaling.cache import RunCache
 from pytest_scaling.errors import ScalingDataError, ScalingError
-from pytest_scaling.model import ModelSpec, build_reference
 from pytest_scaling.parallel import PARALLEL_MIN_FLOPS, Run, plan_workers
 from pytest_scaling.sweep import run_sweep
-from pytest_scaling.train import TrainConfig
+from pytest_scaling.training.model import ModelSpec, build_reference
+from pytest_scaling.training.train import TrainConfig
 from tests.helpers import start_sweep_until_a_run_is_stored
 
 SRC = "synthetic:docs=512,val_docs=64"
