@@ -150,8 +150,8 @@ def _finite_or_none(value):
 
 
 def _run_train(args) -> int:
-    from .cache import RunCache, train_cached
     from .data import get_source
+    from .runners.cache import RunCache, train_cached
     from .training.identity import probe_model
     from .training.model import ModelSpec
     from .training.topology import launch_rank

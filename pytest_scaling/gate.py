@@ -47,7 +47,7 @@ from .errors import ScalingError
 from .fitting.laws import CURVE_LAW
 from .fitting.noise import ASSUMED_NOISE, SeedNoise, fit_seed_noise
 from .gatereport import Crossover, GateReport, Noise, PlotData, SizeRow, seed_noise_text
-from .sweep import SweepResult
+from .runners.sweep import SweepResult
 
 ALPHA = 0.01  # one-sided false-alarm level of each gate decision
 LR_DISAGREEMENT = 4.0  # best learning-rate multipliers this far apart make a verdict depend on tuning

@@ -71,7 +71,7 @@ def _si(x: float) -> str:
 
 
 def progress_line(event) -> str:
-    """One trained run of a sweep (a :class:`~pytest_scaling.parallel.RunProgress`), e.g.
+    """One trained run of a sweep (a :class:`~pytest_scaling.runners.parallel.RunProgress`), e.g.
     ``[3/10] w32-d1 seed 1  loss 3.6585  41k tok/s  4.1 s  ETA 0:52``."""
     r, eta = event.record, int(round(event.eta_seconds))
     return (f"[{event.done}/{event.total}] {size_label(r.spec)} seed {r.seed}  loss {r.loss:.4f}  "

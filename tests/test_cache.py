@@ -12,9 +12,9 @@ from dataclasses import replace
 
 import pytest
 
-from pytest_scaling import cache as cache_module
-from pytest_scaling.cache import RunCache, train_cached
 from pytest_scaling.data import get_source
+from pytest_scaling.runners import cache as cache_module
+from pytest_scaling.runners.cache import RunCache, train_cached
 from pytest_scaling.training.model import ModelSpec, build_reference
 from pytest_scaling.training.train import TrainConfig
 
@@ -115,7 +115,7 @@ def test_finished_runs_survive_a_later_failure(tmp_path):
 WORKER = """
 import json, sys
 from pathlib import Path
-from pytest_scaling.cache import RunCache, train_cached
+from pytest_scaling.runners.cache import RunCache, train_cached
 from pytest_scaling.training.model import ModelSpec
 from pytest_scaling.training.train import TrainConfig
 

@@ -10,7 +10,7 @@ import math
 import pytest
 import torch
 
-from pytest_scaling.cache import RunCache
+from pytest_scaling.runners.cache import RunCache
 from pytest_scaling.training.hardware import peak_flops, resolve_precision
 from pytest_scaling.training.model import ModelSpec
 from pytest_scaling.training.train import TrainConfig, train

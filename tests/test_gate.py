@@ -17,7 +17,7 @@ from pytest_scaling.gate import (
     assert_on_curve,
     compute_multiplier,
 )
-from pytest_scaling.sweep import SizePoint, SweepResult
+from pytest_scaling.runners.sweep import SizePoint, SweepResult
 
 COMPUTE = np.logspace(9, 13, 5)
 

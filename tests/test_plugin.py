@@ -17,8 +17,8 @@ import textwrap
 
 import pytest
 
-import pytest_scaling.parallel  # noqa: F401
 import pytest_scaling.report  # noqa: F401
+import pytest_scaling.runners.parallel  # noqa: F401
 from pytest_scaling.training.train import TrainConfig, train
 from tests.helpers import free_port, tensorboard_runs, write_package
 

@@ -32,7 +32,7 @@ from pytest_scaling.report import (
     write_markdown,
     write_plots,
 )
-from pytest_scaling.sweep import SizePoint, SweepResult
+from pytest_scaling.runners.sweep import SizePoint, SweepResult
 
 LAW = {"E": 2.381, "A": 72.14, "alpha": 0.1793}
 GOOD = "benchmarks/test_gpt.py::test_reseeded"

@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from pytest_scaling.cache import RunCache
 from pytest_scaling.errors import ScalingDataError
-from pytest_scaling.sweep import NothingToTrain, run_sweep
+from pytest_scaling.runners.cache import RunCache
+from pytest_scaling.runners.sweep import NothingToTrain, run_sweep
 
 SIZES = [dict(width=16, depth=1, seq_len=32)]
 SRC = "synthetic:docs=512,val_docs=64"

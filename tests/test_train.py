@@ -251,7 +251,7 @@ def test_cli_trains_and_serves_from_cache(tmp_path, capsys):
 DDP_SCRIPT = """
 import json, sys
 import torch.distributed as dist
-from pytest_scaling.cache import RunCache, train_cached
+from pytest_scaling.runners.cache import RunCache, train_cached
 from pytest_scaling.training.model import ModelSpec
 from pytest_scaling.training.train import TrainConfig
 

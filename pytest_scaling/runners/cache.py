@@ -28,13 +28,13 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from . import __version__
-from .data import DataSource, get_source
-from .files import atomic_write
-from .training.identity import code_identity, probe_model
-from .training.model import ModelSpec
-from .training.topology import launch_world_size
-from .training.train import RunRecord, TrainConfig, train
+from .. import __version__
+from ..data import DataSource, get_source
+from ..files import atomic_write
+from ..training.identity import code_identity, probe_model
+from ..training.model import ModelSpec
+from ..training.topology import launch_world_size
+from ..training.train import RunRecord, TrainConfig, train
 
 __all__ = ["DEFAULT_ROOT", "RunCache", "digest", "run_key_inputs", "train_cached"]
 
