@@ -39,12 +39,12 @@ _EXPORTS = {
     "SweepResult": "runners.sweep",
     "run_sweep": "runners.sweep",
     "RayBackend": "runners.ray_backend",
-    "Baseline": "baseline",
-    "assert_on_curve": "gate",
-    "assert_beats_curve": "gate",
-    "assert_exponent": "gate",
-    "compute_multiplier": "gate",
-    "ScalingGateError": "gate",
+    "Baseline": "gate.baseline",
+    "assert_on_curve": "gate.gate",
+    "assert_beats_curve": "gate.gate",
+    "assert_exponent": "gate.gate",
+    "compute_multiplier": "gate.gate",
+    "ScalingGateError": "gate.gate",
 }
 
 __all__ = ["__version__", *_EXPORTS]

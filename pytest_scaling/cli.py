@@ -223,8 +223,8 @@ def _add_predict(sub) -> None:
 def _run_predict(args) -> int:
     from dataclasses import asdict
 
-    from .baseline import Baseline
-    from .predict import predict_compute, predict_size, resolve
+    from .gate.baseline import Baseline
+    from .gate.predict import predict_compute, predict_size, resolve
 
     if args.compute is not None and (args.tokens is not None or args.flops_per_token is not None):
         raise ScalingDataError("--tokens and --flops-per-token go with --params, not --compute")

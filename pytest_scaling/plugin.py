@@ -284,7 +284,7 @@ def scaling_sweep(request: pytest.FixtureRequest):
     if not state.enabled:
         pytest.skip("needs --scaling")
     from .errors import ScalingError
-    from .gate import GateContext
+    from .gate.gate import GateContext
     from .runners.cache import RunCache
     from .runners.sweep import NothingToTrain, run_sweep
 
@@ -419,7 +419,7 @@ def pytest_testnodedown(node, error) -> None:
     """xdist controller: merge a finished worker's reports."""
     payload = getattr(node, "workeroutput", {}).get("scaling_reports")
     if payload:
-        from .gatereport import GateReport
+        from .gate.records import GateReport
 
         node.config.stash[SESSION].reports.extend(GateReport.from_dict(d) for d in json.loads(payload))
 

@@ -1,9 +1,9 @@
 """Render the gate's reports: terminal summary, one-line headline, Markdown, JSON and plots.
 
-A report is the :class:`~pytest_scaling.gatereport.GateReport` the gate builds per assertion-helper call;
+A report is the :class:`~pytest_scaling.gate.records.GateReport` the gate builds per assertion-helper call;
 several may share a test's nodeid. Tests keep the order of their first report; Markdown lists failing
 ones first. A multiplier read off outside the baseline's measured sizes is marked "(extrap.)", and every
-comparison states where the two fitted laws cross (:class:`~pytest_scaling.gatereport.Crossover`).
+comparison states where the two fitted laws cross (:class:`~pytest_scaling.gate.records.Crossover`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from tabulate import tabulate
 from . import __version__
 from .errors import ScalingError
 from .fitting.laws import CURVE_LAW
-from .gatereport import Crossover, GateReport, SizeRow, seed_noise_text
+from .gate.records import Crossover, GateReport, SizeRow, seed_noise_text
 from .naming import size_label
 
 MAX_MARKDOWN_BYTES = 64_000  # a GitHub comment holds 65,536 characters

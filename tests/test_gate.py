@@ -8,8 +8,8 @@ import stat
 import numpy as np
 import pytest
 
-from pytest_scaling.baseline import Baseline, BaselineError
-from pytest_scaling.gate import (
+from pytest_scaling.gate.baseline import Baseline, BaselineError
+from pytest_scaling.gate.gate import (
     GateContext,
     ScalingGateError,
     assert_beats_curve,
@@ -213,8 +213,8 @@ def test_baselines_are_written_with_the_umask(tmp_path):
 
 
 def test_crossing_of_two_laws():
-    from pytest_scaling.baseline import fit_curve
-    from pytest_scaling.crossover import law_crossing
+    from pytest_scaling.gate.baseline import fit_curve
+    from pytest_scaling.gate.crossover import law_crossing
 
     rng = np.random.default_rng(3)
     compute = np.logspace(9, 13, 5)
@@ -230,7 +230,7 @@ def test_crossing_of_two_laws():
 
 
 def test_gap_trend_recovers_a_known_slope_and_its_interval():
-    from pytest_scaling.crossover import gap_trend
+    from pytest_scaling.gate.crossover import gap_trend
 
     rng = np.random.default_rng(0)
     compute, sigma = np.logspace(9, 13, 5), np.array([0.01, 0.004, 0.003, 0.002, 0.002])

@@ -8,10 +8,10 @@ import warnings
 import numpy as np
 import pytest
 
-from pytest_scaling.baseline import Baseline
 from pytest_scaling.data import get_source
 from pytest_scaling.errors import ScalingDataError
-from pytest_scaling.gate import GateContext, assert_on_curve
+from pytest_scaling.gate.baseline import Baseline
+from pytest_scaling.gate.gate import GateContext, assert_on_curve
 from pytest_scaling.runners.cache import RunCache
 from pytest_scaling.runners.sweep import SizePoint, SweepResult, run_sweep
 

@@ -15,7 +15,7 @@ import time
 import pytest
 import torch
 
-import pytest_scaling.gate  # noqa: F401  (see test_scaling_backend_ray_trains_on_its_own_local_instance...)
+import pytest_scaling.gate.gate  # noqa: F401  (see test_scaling_backend_ray_trains_on_its_own_local_instance...)
 from pytest_scaling.errors import ScalingError
 from pytest_scaling.runners.cache import RunCache
 from pytest_scaling.runners.ray_backend import RayBackend

@@ -18,7 +18,7 @@ import pytest
 
 from pytest_scaling import __version__
 from pytest_scaling.errors import ScalingError
-from pytest_scaling.gate import GateContext, ScalingGateError, assert_on_curve, compute_multiplier
+from pytest_scaling.gate.gate import GateContext, ScalingGateError, assert_on_curve, compute_multiplier
 from pytest_scaling.report import (
     MAX_MARKDOWN_BYTES,
     by_test,

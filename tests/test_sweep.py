@@ -71,7 +71,7 @@ def test_max_params_below_every_size_is_nothing_to_train(tmp_path):
 
 def test_a_baseline_trained_under_other_default_rules_is_a_mismatch(tmp_path, monkeypatch):
     """Losses trained with another batch or learning-rate rule are not comparable, even with the same config."""
-    from pytest_scaling.baseline import Baseline
+    from pytest_scaling.gate.baseline import Baseline
     from pytest_scaling.training import train
 
     sizes = [dict(width=w, depth=1, seq_len=32) for w in (16, 32, 48)]

@@ -41,13 +41,13 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import norm, t
 
+from ..errors import ScalingError
+from ..fitting.laws import CURVE_LAW
+from ..fitting.noise import ASSUMED_NOISE, SeedNoise, fit_seed_noise
+from ..runners.sweep import SweepResult
 from .baseline import Baseline, BaselineError, Curve, fit_curve, names_hint
 from .crossover import crossover
-from .errors import ScalingError
-from .fitting.laws import CURVE_LAW
-from .fitting.noise import ASSUMED_NOISE, SeedNoise, fit_seed_noise
-from .gatereport import Crossover, GateReport, Noise, PlotData, SizeRow, seed_noise_text
-from .runners.sweep import SweepResult
+from .records import Crossover, GateReport, Noise, PlotData, SizeRow, seed_noise_text
 
 ALPHA = 0.01  # one-sided false-alarm level of each gate decision
 LR_DISAGREEMENT = 4.0  # best learning-rate multipliers this far apart make a verdict depend on tuning

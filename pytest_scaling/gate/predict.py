@@ -4,7 +4,7 @@ compute budget, with a 95% interval.
 The law is chosen by what the baseline trained:
 
 * every size at one tokens-per-parameter ratio (the shipped suites): the gate's own curve ``L(C)`` along
-  that line (:class:`pytest_scaling.baseline.Curve`, compute in the baseline's FLOPs, attention included).
+  that line (:class:`pytest_scaling.gate.baseline.Curve`, compute in the baseline's FLOPs, attention included).
   A query at another ratio cannot be answered: ``L(N, D)`` needs sizes trained at several ratios. A query
   by ``N`` gets its compute from the baseline's FLOPs per parameter-token, ``6 + k N^-g`` fitted to its
   sizes (the attention's share falls as models widen), unless ``flops_per_token`` is given;
@@ -30,13 +30,13 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import norm, t
 
+from ..errors import ScalingDataError
+from ..fitting.allocation import optimal_allocation
+from ..fitting.fit import bootstrap, fit_chinchilla
+from ..fitting.laws import CURVE_LAW
+from ..fitting.noise import ASSUMED_NOISE, SeedNoise, fit_seed_noise
+from ..fitting.solver import solve
 from .baseline import Baseline, names_hint
-from .errors import ScalingDataError
-from .fitting.allocation import optimal_allocation
-from .fitting.fit import bootstrap, fit_chinchilla
-from .fitting.laws import CURVE_LAW
-from .fitting.noise import ASSUMED_NOISE, SeedNoise, fit_seed_noise
-from .fitting.solver import solve
 
 LEVEL = 0.95
 RATIO_SPREAD = 1.5  # tokens-per-parameter ratios this far apart make a baseline an L(N, D) design
@@ -62,7 +62,7 @@ class Prediction:
 
 def resolve(baseline: str, directory: str | Path = "scaling_baselines") -> Path:
     """The baseline file named by a path or by a name in ``directory``; an unknown one is a
-    :class:`ScalingDataError` naming the closest names there (:func:`~pytest_scaling.baseline.names_hint`)."""
+    :class:`ScalingDataError` naming the closest names there (:func:`~pytest_scaling.gate.baseline.names_hint`)."""
     path = Path(baseline)
     if path.is_file():
         return path
