@@ -329,7 +329,7 @@ def _progress(request: pytest.FixtureRequest, state: ScalingSession):
     xdist worker into the test's report, which the controller prints when the test's result arrives."""
     if not state.writer:
         return None
-    from .report import progress_line
+    from .reports.render import progress_line
 
     worker = getattr(request.config, "workerinput", None)
     if worker is not None:
@@ -390,7 +390,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not state.writer or not state.enabled or not targets:
         return
     from .errors import ScalingError
-    from .report import write_json, write_markdown, write_plots
+    from .reports.render import write_json, write_markdown, write_plots
 
     metadata = _metadata(state)
     writers = {
@@ -437,7 +437,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         return
     if not state.reports and not state.errors:
         return
-    from .report import headline, terminal_lines
+    from .reports.render import headline, terminal_lines
 
     terminalreporter.section("scaling")
     for line in terminal_lines(state.reports):

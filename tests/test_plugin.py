@@ -17,7 +17,7 @@ import textwrap
 
 import pytest
 
-import pytest_scaling.report  # noqa: F401
+import pytest_scaling.reports.render  # noqa: F401
 import pytest_scaling.runners.parallel  # noqa: F401
 from pytest_scaling.training.train import TrainConfig, train
 from tests.helpers import free_port, tensorboard_runs, write_package

@@ -18,11 +18,11 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from . import __version__
-from .errors import ScalingError
-from .fitting.laws import CURVE_LAW
-from .gate.records import Crossover, GateReport, SizeRow, seed_noise_text
-from .naming import size_label
+from .. import __version__
+from ..errors import ScalingError
+from ..fitting.laws import CURVE_LAW
+from ..gate.records import Crossover, GateReport, SizeRow, seed_noise_text
+from ..naming import size_label
 
 MAX_MARKDOWN_BYTES = 64_000  # a GitHub comment holds 65,536 characters
 COMMENT_MARKER = "<!-- pytest-scaling report -->"  # the first line: finds the PR comment to update in place
