@@ -2,8 +2,12 @@
 
 The fitting API (numpy/scipy only) is importable without torch; the training API loads torch
 lazily on first use, so the pytest plugin adds nothing to a test session that does not use it.
-No export shares its name with a submodule (``fit``, ``train``...): importing the submodule would
-shadow it. Use ``pytest_scaling.fitting.fit.fit`` or ``pytest_scaling.training.train.train`` for those.
+The modules sit in layers that import only downward (``tests/test_layers.py``): the leaf utilities
+(``errors``, ``files``, ``naming``, ``values``), then the subpackages ``fitting``, ``data``, ``training``,
+``runners``, ``gate`` and ``reports``, then the product (``plugin``, ``cli`` and this module).
+No export shares its name with a submodule (``gate``, ``data``...): importing the submodule would shadow
+it. ``fit`` and ``train`` are not exported: use ``pytest_scaling.fitting.fit.fit`` or
+``pytest_scaling.training.train.train``.
 """
 
 from importlib import import_module
