@@ -17,9 +17,9 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import huber, logsumexp
 
-from pytest_scaling.fit import bootstrap, fit_chinchilla
-from pytest_scaling.laws import ChinchillaLaw
-from pytest_scaling.points import drop_highest, read_columns
+from pytest_scaling.fitting.fit import bootstrap, fit_chinchilla
+from pytest_scaling.fitting.laws import ChinchillaLaw
+from pytest_scaling.fitting.points import drop_highest, read_columns
 
 CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "svg_extracted_data.csv"
 

@@ -23,12 +23,12 @@ from suite import SIZES, SWEEP  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 from variants import no_attention, swiglu_rope  # noqa: E402
 
-from pytest_scaling import cache  # noqa: E402
-from pytest_scaling.causality import check_causal  # noqa: E402
 from pytest_scaling.data import get_source  # noqa: E402
-from pytest_scaling.identity import PROBE_SEED, PROBE_TOKENS, code_identity, probe_model  # noqa: E402
-from pytest_scaling.model import ModelSpec, resolve_factory  # noqa: E402
-from pytest_scaling.train import TrainConfig, train  # noqa: E402
+from pytest_scaling.runners import cache  # noqa: E402
+from pytest_scaling.training.causality import check_causal  # noqa: E402
+from pytest_scaling.training.identity import PROBE_SEED, PROBE_TOKENS, code_identity, probe_model  # noqa: E402
+from pytest_scaling.training.model import ModelSpec, resolve_factory  # noqa: E402
+from pytest_scaling.training.train import TrainConfig, train  # noqa: E402
 
 
 def timed(fn, *args) -> tuple[object, float]:

@@ -20,7 +20,7 @@ import time
 from suite import REFERENCE_SEEDS, SIZES, SWEEP
 
 from pytest_scaling import RayBackend, RunCache, run_sweep
-from pytest_scaling.hardware import available_cores
+from pytest_scaling.training.hardware import available_cores
 
 
 def timed(**options) -> tuple[float, list]:

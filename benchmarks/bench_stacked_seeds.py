@@ -29,8 +29,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from pytest_scaling.data import get_source
-from pytest_scaling.hardware import set_flush_denormal
-from pytest_scaling.model import GPT, ModelSpec, build_reference
+from pytest_scaling.training.hardware import set_flush_denormal
+from pytest_scaling.training.model import GPT, ModelSpec, build_reference
 
 
 class StackedGPT(nn.Module):

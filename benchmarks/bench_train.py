@@ -2,7 +2,7 @@
 
 For each shape it times, in this process:
 
-* ``pytest_scaling.train.train`` end to end (model build, Accelerate set-up, batches, optimizer steps,
+* ``pytest_scaling.training.train.train`` end to end (model build, Accelerate set-up, batches, optimizer steps,
   validation, record): tokens/s and MFU as the run record reports them;
 * a plain nanoGPT-shaped PyTorch loop written here (same shape, same batch, same number of tokens and
   peak learning rate, batches from the same source, ``torch.optim.AdamW`` defaults, no evaluation), and
@@ -38,9 +38,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from pytest_scaling.data import get_source
-from pytest_scaling.hardware import cpu_peak_flops, peak_flops, set_flush_denormal
-from pytest_scaling.model import ModelSpec, flops_per_token
-from pytest_scaling.train import TrainConfig, train
+from pytest_scaling.training.hardware import cpu_peak_flops, peak_flops, set_flush_denormal
+from pytest_scaling.training.model import ModelSpec, flops_per_token
+from pytest_scaling.training.train import TrainConfig, train
 
 
 class PlainBlock(nn.Module):

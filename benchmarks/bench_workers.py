@@ -3,7 +3,7 @@
 
 For each shape it trains ``--seeds`` seeds of the reference GPT at ``--tokens-per-param`` through a fresh
 run cache twice: ``workers=1`` (one after another in this process, all cores to each run) and ``workers=N``
-(``pytest_scaling.parallel``: N spawn workers, ``cores // N`` threads each; their start-up included). It
+(``pytest_scaling.runners.parallel``: N spawn workers, ``cores // N`` threads each; their start-up included). It
 prints the aggregate tokens/s of both and their ratio, and the largest loss difference between the two
 (the thread count changes floating-point rounding, which training amplifies a little).
 
@@ -17,9 +17,9 @@ import argparse
 import tempfile
 import time
 
-from pytest_scaling.cache import RunCache
-from pytest_scaling.hardware import available_cores
-from pytest_scaling.sweep import run_sweep
+from pytest_scaling.runners.cache import RunCache
+from pytest_scaling.runners.sweep import run_sweep
+from pytest_scaling.training.hardware import available_cores
 
 
 def timed_sweep(shape: dict, seeds: int, tokens_per_param: float, workers: int) -> tuple[float, list[float], int]:

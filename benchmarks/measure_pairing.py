@@ -11,7 +11,7 @@ candidate trained with the same seeds is gated two ways:
 
 * **unpaired**: ``assert_on_curve``, the gate as it is;
 * **paired**: on the per-seed log differences ``log c_s - log r_s`` at each size (the same batches in the
-  same order), their noise fitted over sizes with :func:`pytest_scaling.noise.fit_seed_noise`, under the
+  same order), their noise fitted over sizes with :func:`pytest_scaling.fitting.noise.fit_seed_noise`, under the
   gate's rule (a size's z above its Bonferroni bound from Student's t, or Stouffer's combined z above the
   normal's ``1 - ALPHA`` quantile).
 
@@ -39,8 +39,8 @@ from tabulate import tabulate
 from variants import reinitialised
 
 from pytest_scaling import Baseline, RunCache, SweepResult, run_sweep
-from pytest_scaling.gate import ALPHA, compare
-from pytest_scaling.noise import fit_seed_noise
+from pytest_scaling.fitting.noise import fit_seed_noise
+from pytest_scaling.gate.gate import ALPHA, compare
 
 CANDIDATES = "reinit:1,context:6"
 

@@ -27,8 +27,8 @@ import numpy as np
 from suite import SIZES, SWEEP
 
 from pytest_scaling import Baseline, RunCache, ScalingGateError, SweepResult, assert_on_curve, run_sweep
-from pytest_scaling.gate import GateContext
-from pytest_scaling.noise import fit_seed_noise
+from pytest_scaling.fitting.noise import fit_seed_noise
+from pytest_scaling.gate.gate import GateContext
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,7 @@ measurement resumes, and the ladder's runs are the shipped suite's.
 * Targets: (a) the reference about 10x the ladder's largest in non-embedding parameters at 20 tokens per
   parameter (``--target-size``, WIDTHxDEPTH); (b) the ladder's largest size at 5 and at 80 tokens per
   parameter.
-* Predictions are made before the targets train, from the ladder only (``pytest_scaling.predict``, what
+* Predictions are made before the targets train, from the ladder only (``pytest_scaling.gate.predict``, what
   ``pytest-scaling predict`` prints): ``L(C)`` along the 20 tokens/parameter line for (a), ``L(N, D)``
   fitted to the ladder with the extra ratios for (a) and (b). The target's compute is its exact FLOPs per
   token (the model's) times its tokens.
@@ -30,11 +30,11 @@ from tabulate import tabulate
 
 from pytest_scaling import Baseline, RunCache, run_sweep
 from pytest_scaling.data import get_source
-from pytest_scaling.identity import probe_model
-from pytest_scaling.model import ModelSpec, flops_per_token
+from pytest_scaling.gate.predict import predict_size
 from pytest_scaling.naming import size_label
-from pytest_scaling.predict import predict_size
-from pytest_scaling.train import COMPUTE_METHOD
+from pytest_scaling.training.identity import probe_model
+from pytest_scaling.training.model import ModelSpec, flops_per_token
+from pytest_scaling.training.train import COMPUTE_METHOD
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,8 +6,8 @@ import pytest
 from suite import MAX_BACKTEST_ERROR, MAX_SEED_NOISE, REFERENCE_SEEDS, SIZES, SWEEP, law_figures
 
 from pytest_scaling import assert_on_curve, get_source
-from pytest_scaling.baseline import fit_curve
-from pytest_scaling.laws import CURVE_LAW
+from pytest_scaling.fitting.laws import CURVE_LAW
+from pytest_scaling.gate.baseline import fit_curve
 
 
 @pytest.mark.scaling

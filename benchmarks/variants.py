@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 
-from pytest_scaling.model import GPT, INIT_STD, Attention, ModelSpec
+from pytest_scaling.training.model import GPT, INIT_STD, Attention, ModelSpec
 
 
 class _Nothing(nn.Module):

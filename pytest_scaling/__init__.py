@@ -2,8 +2,12 @@
 
 The fitting API (numpy/scipy only) is importable without torch; the training API loads torch
 lazily on first use, so the pytest plugin adds nothing to a test session that does not use it.
-No export shares its name with a submodule (``fit``, ``train``...): importing the submodule would
-shadow it. Use ``pytest_scaling.fit.fit`` or ``pytest_scaling.train.train`` for those.
+The modules sit in layers that import only downward (``tests/test_layers.py``): the leaf utilities
+(``errors``, ``files``, ``naming``, ``values``), then the subpackages ``fitting``, ``data``, ``training``,
+``runners``, ``gate`` and ``reports``, then the product (``plugin``, ``cli`` and this module).
+No export shares its name with a submodule (``gate``, ``data``...): importing the submodule would shadow
+it. ``fit`` and ``train`` are not exported: use ``pytest_scaling.fitting.fit.fit`` or
+``pytest_scaling.training.train.train``.
 """
 
 from importlib import import_module
@@ -14,37 +18,37 @@ _EXPORTS = {
     "ScalingError": "errors",
     "ScalingDataError": "errors",
     "ScalingDesignWarning": "errors",
-    "ChinchillaLaw": "laws",
-    "KaplanLaw": "laws",
-    "PowerLaw": "laws",
-    "Fit": "fit",
-    "Bootstrap": "fit",
-    "Backtest": "fit",
-    "fit_chinchilla": "fit",
-    "fit_kaplan": "fit",
-    "fit_power": "fit",
-    "bootstrap": "fit",
-    "backtest": "fit",
-    "optimal_allocation": "allocation",
-    "isoflop": "allocation",
-    "IsoFlop": "allocation",
-    "read_columns": "points",
-    "ModelSpec": "model",
-    "ladder": "model",
+    "ChinchillaLaw": "fitting.laws",
+    "KaplanLaw": "fitting.laws",
+    "PowerLaw": "fitting.laws",
+    "Fit": "fitting.fit",
+    "Bootstrap": "fitting.fit",
+    "Backtest": "fitting.fit",
+    "fit_chinchilla": "fitting.fit",
+    "fit_kaplan": "fitting.fit",
+    "fit_power": "fitting.fit",
+    "bootstrap": "fitting.fit",
+    "backtest": "fitting.fit",
+    "optimal_allocation": "fitting.allocation",
+    "isoflop": "fitting.allocation",
+    "IsoFlop": "fitting.allocation",
+    "read_columns": "fitting.points",
+    "ModelSpec": "training.model",
+    "ladder": "training.model",
     "get_source": "data",
-    "TrainConfig": "train",
-    "RunRecord": "train",
-    "RunCache": "cache",
-    "train_cached": "cache",
-    "SweepResult": "sweep",
-    "run_sweep": "sweep",
-    "RayBackend": "ray_backend",
-    "Baseline": "baseline",
-    "assert_on_curve": "gate",
-    "assert_beats_curve": "gate",
-    "assert_exponent": "gate",
-    "compute_multiplier": "gate",
-    "ScalingGateError": "gate",
+    "TrainConfig": "training.train",
+    "RunRecord": "training.train",
+    "RunCache": "runners.cache",
+    "train_cached": "runners.cache",
+    "SweepResult": "runners.sweep",
+    "run_sweep": "runners.sweep",
+    "RayBackend": "runners.ray_backend",
+    "Baseline": "gate.baseline",
+    "assert_on_curve": "gate.gate",
+    "assert_beats_curve": "gate.gate",
+    "assert_exponent": "gate.gate",
+    "compute_multiplier": "gate.gate",
+    "ScalingGateError": "gate.gate",
 }
 
 __all__ = ["__version__", *_EXPORTS]

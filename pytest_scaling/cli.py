@@ -63,10 +63,10 @@ def _fit_columns(args) -> tuple[dict[str, str], str | None]:
 
 
 def _run_fit(args) -> int:
-    from .allocation import optimal_allocation
-    from .fit import bootstrap, fit
-    from .laws import LAWS, PowerLaw
-    from .points import drop_highest, read_columns
+    from .fitting.allocation import optimal_allocation
+    from .fitting.fit import bootstrap, fit
+    from .fitting.laws import LAWS, PowerLaw
+    from .fitting.points import drop_highest, read_columns
 
     if not np.isfinite(args.delta) or args.delta <= 0:
         raise ScalingDataError(f"--delta must be a positive number, got {args.delta}")
@@ -150,12 +150,12 @@ def _finite_or_none(value):
 
 
 def _run_train(args) -> int:
-    from .cache import RunCache, train_cached
     from .data import get_source
-    from .identity import probe_model
-    from .model import ModelSpec
-    from .topology import launch_rank
-    from .train import COMPUTE_METHOD, TrainConfig
+    from .runners.cache import RunCache, train_cached
+    from .training.identity import probe_model
+    from .training.model import ModelSpec
+    from .training.topology import launch_rank
+    from .training.train import COMPUTE_METHOD, TrainConfig
 
     source = get_source(args.data)
     spec = ModelSpec(width=args.width, depth=args.depth, heads=args.heads, seq_len=args.seq_len,
@@ -223,8 +223,8 @@ def _add_predict(sub) -> None:
 def _run_predict(args) -> int:
     from dataclasses import asdict
 
-    from .baseline import Baseline
-    from .predict import predict_compute, predict_size, resolve
+    from .gate.baseline import Baseline
+    from .gate.predict import predict_compute, predict_size, resolve
 
     if args.compute is not None and (args.tokens is not None or args.flops_per_token is not None):
         raise ScalingDataError("--tokens and --flops-per-token go with --params, not --compute")

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from .ray_address import CONNECT_TIMEOUT
-from .topology import launch_rank
-from .tracking import TRACKERS
+from .runners.ray_address import CONNECT_TIMEOUT
+from .runners.tracking import TRACKERS
+from .training.topology import launch_rank
 from .values import argument, multipliers, positive_number, whole_number
 
 _SEEDS_HELP = "seeds per size for sweeps that give a count (seeds=2); explicit seed lists are kept"
@@ -192,7 +192,7 @@ def _tracker(config: pytest.Config, state: ScalingSession) -> None:
     if tracker is None:
         return
     from .errors import ScalingError
-    from .tracking import default_directory, require_tracker
+    from .runners.tracking import default_directory, require_tracker
 
     try:
         require_tracker(tracker)
@@ -206,14 +206,14 @@ def _tracker(config: pytest.Config, state: ScalingSession) -> None:
 
 
 def _backend(config: pytest.Config) -> object:
-    """``"local"``, or the :class:`~pytest_scaling.ray_backend.RayBackend` the options describe."""
+    """``"local"``, or the :class:`~pytest_scaling.runners.ray_backend.RayBackend` the options describe."""
     backend = config.getoption("scaling_backend") or config.getini("scaling_backend")
     if backend not in ("local", "ray"):
         raise pytest.UsageError(f"scaling_backend must be local or ray, got {backend!r}")
     if backend == "local":
         return backend
     from .errors import ScalingError
-    from .ray_backend import RayBackend, ray_or_error
+    from .runners.ray_backend import RayBackend, ray_or_error
 
     try:
         ray_or_error()
@@ -232,7 +232,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     """Shut down a local Ray instance this session started."""
     state = config.stash.get(SESSION, None)
     if state is not None and state.backend != "local":
-        from .ray_backend import shutdown
+        from .runners.ray_backend import shutdown
 
         shutdown()
 
@@ -276,17 +276,17 @@ def _check_rootdir(config: pytest.Config, items: list[pytest.Item]) -> None:
 @pytest.fixture
 def scaling_sweep(request: pytest.FixtureRequest):
     """``scaling_sweep(factory, sizes=..., tokens_per_param=... | flops=..., seeds=1, data=None, **options)``
-    trains (through the run cache) and returns a :class:`~pytest_scaling.sweep.SweepResult` that the
+    trains (through the run cache) and returns a :class:`~pytest_scaling.runners.sweep.SweepResult` that the
     ``assert_*`` helpers compare with a named baseline. ``options``: ``workers``, ``lr_grid`` and trainer
     options; a test's ``device``, ``workers`` or ``lr_grid`` wins over ``--scaling-device`` /
     ``--scaling-workers`` / ``--scaling-lr-grid``."""
     state = request.config.stash[SESSION]
     if not state.enabled:
         pytest.skip("needs --scaling")
-    from .cache import RunCache
     from .errors import ScalingError
-    from .gate import GateContext
-    from .sweep import NothingToTrain, run_sweep
+    from .gate.gate import GateContext
+    from .runners.cache import RunCache
+    from .runners.sweep import NothingToTrain, run_sweep
 
     cache = RunCache(state.cache, retrain_before=state.started_at if state.retrain else None)
     context = GateContext(state.baselines, state.update, state.writer, request.node.nodeid, state.reports,
@@ -300,7 +300,7 @@ def scaling_sweep(request: pytest.FixtureRequest):
         if state.lr_grid is not None and "lr_multiplier" not in trainer_options:
             trainer_options.setdefault("lr_grid", state.lr_grid)
         if state.tracker is not None:
-            from .tracking import Tracking, experiment_name
+            from .runners.tracking import Tracking, experiment_name
 
             trainer_options.setdefault("tracker", Tracking(state.tracker, state.tracker_dir,
                                                            experiment_name(state.started_at), request.node.nodeid))
@@ -329,7 +329,7 @@ def _progress(request: pytest.FixtureRequest, state: ScalingSession):
     xdist worker into the test's report, which the controller prints when the test's result arrives."""
     if not state.writer:
         return None
-    from .report import progress_line
+    from .reports.render import progress_line
 
     worker = getattr(request.config, "workerinput", None)
     if worker is not None:
@@ -390,7 +390,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not state.writer or not state.enabled or not targets:
         return
     from .errors import ScalingError
-    from .report import write_json, write_markdown, write_plots
+    from .reports.render import write_json, write_markdown, write_plots
 
     metadata = _metadata(state)
     writers = {
@@ -419,7 +419,7 @@ def pytest_testnodedown(node, error) -> None:
     """xdist controller: merge a finished worker's reports."""
     payload = getattr(node, "workeroutput", {}).get("scaling_reports")
     if payload:
-        from .gatereport import GateReport
+        from .gate.records import GateReport
 
         node.config.stash[SESSION].reports.extend(GateReport.from_dict(d) for d in json.loads(payload))
 
@@ -437,7 +437,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         return
     if not state.reports and not state.errors:
         return
-    from .report import headline, terminal_lines
+    from .reports.render import headline, terminal_lines
 
     terminalreporter.section("scaling")
     for line in terminal_lines(state.reports):

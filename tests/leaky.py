@@ -1,6 +1,6 @@
 """Models for the causality check: the reference GPT with the leaks users write, and causal variants of it.
 
-Every factory takes a :class:`~pytest_scaling.model.ModelSpec`; the plugin's end-to-end test imports them
+Every factory takes a :class:`~pytest_scaling.training.model.ModelSpec`; the plugin's end-to-end test imports them
 as ``tests.leaky:<name>``.
 """
 
@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pytest_scaling.model import GPT, Attention, ModelSpec
+from pytest_scaling.training.model import GPT, Attention, ModelSpec
 
 
 def _scores_attention(mask_of, dropout: float = 0.0):

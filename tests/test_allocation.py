@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from pytest_scaling.allocation import isoflop, optimal_allocation
 from pytest_scaling.errors import ScalingDataError, ScalingDesignWarning
-from pytest_scaling.fit import bootstrap
-from pytest_scaling.laws import ChinchillaLaw
+from pytest_scaling.fitting.allocation import isoflop, optimal_allocation
+from pytest_scaling.fitting.fit import bootstrap
+from pytest_scaling.fitting.laws import ChinchillaLaw
 
 HOFFMANN = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
 

@@ -12,11 +12,11 @@ from dataclasses import replace
 
 import pytest
 
-from pytest_scaling import cache as cache_module
-from pytest_scaling.cache import RunCache, train_cached
 from pytest_scaling.data import get_source
-from pytest_scaling.model import ModelSpec, build_reference
-from pytest_scaling.train import TrainConfig
+from pytest_scaling.runners import cache as cache_module
+from pytest_scaling.runners.cache import RunCache, train_cached
+from pytest_scaling.training.model import ModelSpec, build_reference
+from pytest_scaling.training.train import TrainConfig
 
 SRC = "synthetic:docs=512,val_docs=64"
 SPEC = ModelSpec(width=16, depth=1, vocab_size=64, seq_len=32)
@@ -115,9 +115,9 @@ def test_finished_runs_survive_a_later_failure(tmp_path):
 WORKER = """
 import json, sys
 from pathlib import Path
-from pytest_scaling.cache import RunCache, train_cached
-from pytest_scaling.model import ModelSpec
-from pytest_scaling.train import TrainConfig
+from pytest_scaling.runners.cache import RunCache, train_cached
+from pytest_scaling.training.model import ModelSpec
+from pytest_scaling.training.train import TrainConfig
 
 spec = ModelSpec(width=16, depth=1, vocab_size=64, seq_len=32)
 config = TrainConfig(tokens=4096, eval_tokens=1024, threads=1)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pytest_scaling.causality import check_causal
 from pytest_scaling.errors import ScalingDataError
-from pytest_scaling.identity import probe_model
-from pytest_scaling.model import GPT, ModelSpec
+from pytest_scaling.training.causality import check_causal
+from pytest_scaling.training.identity import probe_model
+from pytest_scaling.training.model import GPT, ModelSpec
 from tests import leaky
 
 SPEC = ModelSpec(width=32, depth=1, vocab_size=64, seq_len=32)

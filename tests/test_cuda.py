@@ -10,10 +10,10 @@ import math
 import pytest
 import torch
 
-from pytest_scaling.cache import RunCache
-from pytest_scaling.hardware import peak_flops, resolve_precision
-from pytest_scaling.model import ModelSpec
-from pytest_scaling.train import TrainConfig, train
+from pytest_scaling.runners.cache import RunCache
+from pytest_scaling.training.hardware import peak_flops, resolve_precision
+from pytest_scaling.training.model import ModelSpec
+from pytest_scaling.training.train import TrainConfig, train
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from pytest_scaling.errors import ScalingDataError, ScalingDesignWarning
-from pytest_scaling.fit import REACHED_RTOL, backtest, bootstrap, fit, fit_chinchilla, fit_kaplan, fit_power
-from pytest_scaling.laws import ChinchillaLaw, KaplanLaw, PowerLaw
+from pytest_scaling.fitting.fit import REACHED_RTOL, backtest, bootstrap, fit, fit_chinchilla, fit_kaplan, fit_power
+from pytest_scaling.fitting.laws import ChinchillaLaw, KaplanLaw, PowerLaw
 
 
 def test_golden_epoch_chinchilla_replication(chinchilla_fit):
@@ -25,7 +25,7 @@ def test_golden_epoch_chinchilla_replication(chinchilla_fit):
 
 def test_best_start_is_a_true_minimum(chinchilla_fit):
     """No perturbation of the reported optimum lowers the summed Huber objective."""
-    from pytest_scaling.solver import huber_objective
+    from pytest_scaling.fitting.solver import huber_objective
 
     law, X, y = chinchilla_fit.law, chinchilla_fit.X, chinchilla_fit.logy
     rng = np.random.default_rng(0)

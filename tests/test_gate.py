@@ -8,8 +8,8 @@ import stat
 import numpy as np
 import pytest
 
-from pytest_scaling.baseline import Baseline, BaselineError
-from pytest_scaling.gate import (
+from pytest_scaling.gate.baseline import Baseline, BaselineError
+from pytest_scaling.gate.gate import (
     GateContext,
     ScalingGateError,
     assert_beats_curve,
@@ -17,7 +17,7 @@ from pytest_scaling.gate import (
     assert_on_curve,
     compute_multiplier,
 )
-from pytest_scaling.sweep import SizePoint, SweepResult
+from pytest_scaling.runners.sweep import SizePoint, SweepResult
 
 COMPUTE = np.logspace(9, 13, 5)
 
@@ -213,8 +213,8 @@ def test_baselines_are_written_with_the_umask(tmp_path):
 
 
 def test_crossing_of_two_laws():
-    from pytest_scaling.baseline import fit_curve
-    from pytest_scaling.crossover import law_crossing
+    from pytest_scaling.gate.baseline import fit_curve
+    from pytest_scaling.gate.crossover import law_crossing
 
     rng = np.random.default_rng(3)
     compute = np.logspace(9, 13, 5)
@@ -230,7 +230,7 @@ def test_crossing_of_two_laws():
 
 
 def test_gap_trend_recovers_a_known_slope_and_its_interval():
-    from pytest_scaling.crossover import gap_trend
+    from pytest_scaling.gate.crossover import gap_trend
 
     rng = np.random.default_rng(0)
     compute, sigma = np.logspace(9, 13, 5), np.array([0.01, 0.004, 0.003, 0.002, 0.002])
@@ -331,7 +331,7 @@ def test_a_loss_below_the_floor_by_less_than_its_standard_error_is_possible(tmp_
 
 
 def test_without_a_known_floor_an_implausible_gain_is_a_warning_in_every_report(tmp_path):
-    from pytest_scaling.report import json_report, markdown, terminal_lines
+    from pytest_scaling.reports.render import json_report, markdown, terminal_lines
 
     reference = sweep(np.random.default_rng(0), tmp_path=tmp_path, update=True)
     assert_on_curve(reference, "reference")

@@ -10,10 +10,10 @@ import sys
 import pytest
 import torch
 
-from pytest_scaling import identity
 from pytest_scaling.errors import ScalingDataError
-from pytest_scaling.identity import code_identity, probe_model
-from pytest_scaling.model import GPT, ModelSpec, build_reference
+from pytest_scaling.training import identity
+from pytest_scaling.training.identity import code_identity, probe_model
+from pytest_scaling.training.model import GPT, ModelSpec, build_reference
 from tests.helpers import write_package
 
 SPEC = ModelSpec(width=16, depth=1, vocab_size=64, seq_len=32)
@@ -87,7 +87,8 @@ def test_installed_code_enters_as_its_version():
 
 def test_fingerprint_is_the_same_in_another_process():
     here = probe_model("gpt", SPEC)
-    code = ("from pytest_scaling.identity import probe_model; from pytest_scaling.model import ModelSpec; "
+    code = ("from pytest_scaling.training.identity import probe_model; "
+            "from pytest_scaling.training.model import ModelSpec; "
             "print(probe_model('gpt', ModelSpec(width=16, depth=1, vocab_size=64, seq_len=32)).fingerprint)")
     there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert there == here.fingerprint

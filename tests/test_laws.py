@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from pytest_scaling.laws import ChinchillaLaw, KaplanLaw, PowerLaw
+from pytest_scaling.fitting.laws import ChinchillaLaw, KaplanLaw, PowerLaw
 
 
 def test_chinchilla_predicts_the_formula():
@@ -58,7 +58,7 @@ def test_hoffmann_grid_has_4500_starts():
 
 
 def test_each_law_writes_its_form_and_its_fit():
-    from pytest_scaling.laws import CURVE_LAW, ChinchillaLaw, PowerLaw
+    from pytest_scaling.fitting.laws import CURVE_LAW, ChinchillaLaw, PowerLaw
 
     assert CURVE_LAW.formula == "L(C) = E + A * C^-alpha"
     assert CURVE_LAW.text({"E": 2.8137, "A": 45.1, "alpha": 0.065}) == "L(C) = 2.814 + 45.1·C^-0.0650"

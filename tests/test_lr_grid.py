@@ -8,12 +8,12 @@ import warnings
 import numpy as np
 import pytest
 
-from pytest_scaling.baseline import Baseline
-from pytest_scaling.cache import RunCache
 from pytest_scaling.data import get_source
 from pytest_scaling.errors import ScalingDataError
-from pytest_scaling.gate import GateContext, assert_on_curve
-from pytest_scaling.sweep import SizePoint, SweepResult, run_sweep
+from pytest_scaling.gate.baseline import Baseline
+from pytest_scaling.gate.gate import GateContext, assert_on_curve
+from pytest_scaling.runners.cache import RunCache
+from pytest_scaling.runners.sweep import SizePoint, SweepResult, run_sweep
 
 SRC = "synthetic:docs=512,val_docs=64"
 SIZES = [dict(width=w, depth=d, seq_len=32) for w, d in ((16, 1), (16, 2), (32, 1))]

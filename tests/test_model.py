@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from pytest_scaling.errors import ScalingDataError
-from pytest_scaling.model import (
+from pytest_scaling.training.model import (
     FLOP_METHODS,
     GPT,
     LadderRung,
@@ -158,7 +158,7 @@ def test_measured_matches_analytic(spec):
 def test_resolve_factory():
     assert resolve_factory("gpt") is build_reference
     assert resolve_factory(build_reference) is build_reference
-    assert resolve_factory("pytest_scaling.model:build_reference") is build_reference
+    assert resolve_factory("pytest_scaling.training.model:build_reference") is build_reference
     with pytest.raises(ScalingDataError, match="valid names: \\['gpt'\\]"):
         resolve_factory("llama")
     with pytest.raises(ScalingDataError, match="cannot import"):

@@ -12,13 +12,13 @@ import types
 import pytest
 from torch import nn
 
-from pytest_scaling import parallel
-from pytest_scaling.cache import RunCache
 from pytest_scaling.errors import ScalingDataError, ScalingError
-from pytest_scaling.model import ModelSpec, build_reference
-from pytest_scaling.parallel import PARALLEL_MIN_FLOPS, Run, plan_workers
-from pytest_scaling.sweep import run_sweep
-from pytest_scaling.train import TrainConfig
+from pytest_scaling.runners import parallel
+from pytest_scaling.runners.cache import RunCache
+from pytest_scaling.runners.parallel import PARALLEL_MIN_FLOPS, Run, plan_workers
+from pytest_scaling.runners.sweep import run_sweep
+from pytest_scaling.training.model import ModelSpec, build_reference
+from pytest_scaling.training.train import TrainConfig
 from tests.helpers import start_sweep_until_a_run_is_stored
 
 SRC = "synthetic:docs=512,val_docs=64"
@@ -162,8 +162,8 @@ import sys
 # a shell runs a background job with Ctrl-C ignored, and children inherit that (CI under `... &` did):
 # restore what an interactive terminal gives the foreground job
 signal.signal(signal.SIGINT, signal.default_int_handler)
-from pytest_scaling.cache import RunCache
-from pytest_scaling.sweep import run_sweep
+from pytest_scaling.runners.cache import RunCache
+from pytest_scaling.runners.sweep import run_sweep
 
 if __name__ == "__main__":
     # the small run trains 31k tokens (under a second), the large one 1M tokens, a minute on one thread:

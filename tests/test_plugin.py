@@ -17,9 +17,9 @@ import textwrap
 
 import pytest
 
-import pytest_scaling.parallel  # noqa: F401
-import pytest_scaling.report  # noqa: F401
-from pytest_scaling.train import TrainConfig, train
+import pytest_scaling.reports.render  # noqa: F401
+import pytest_scaling.runners.parallel  # noqa: F401
+from pytest_scaling.training.train import TrainConfig, train
 from tests.helpers import free_port, tensorboard_runs, write_package
 
 _TENSORBOARD = importlib.util.find_spec("tensorboard") is not None
@@ -71,7 +71,7 @@ def shared_cache(tmp_path_factory):
     """One run cache for the module; also trains a tiny model once in this process, because pytester's
     in-process runs drop the modules they import, and torch crashes when its lazily imported parts
     (distributed, FLOP counting) are imported a second time into one process."""
-    from pytest_scaling.model import ModelSpec
+    from pytest_scaling.training.model import ModelSpec
 
     train("gpt", ModelSpec(width=16, depth=1, seq_len=32, vocab_size=64), TrainConfig(tokens=512, eval_tokens=512))
     return tmp_path_factory.mktemp("scaling-cache")

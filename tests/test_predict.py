@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pytest_scaling.allocation import optimal_allocation
-from pytest_scaling.baseline import Baseline
 from pytest_scaling.cli import main
 from pytest_scaling.errors import ScalingDataError
-from pytest_scaling.predict import flops_per_param_token, predict_compute, predict_size
-from pytest_scaling.sweep import SizePoint, SweepResult
+from pytest_scaling.fitting.allocation import optimal_allocation
+from pytest_scaling.gate.baseline import Baseline
+from pytest_scaling.gate.predict import flops_per_param_token, predict_compute, predict_size
+from pytest_scaling.runners.sweep import SizePoint, SweepResult
 
 CHINCHILLA = dict(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)  # Hoffmann et al.'s fit
 

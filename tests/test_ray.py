@@ -15,12 +15,12 @@ import time
 import pytest
 import torch
 
-import pytest_scaling.gate  # noqa: F401  (see test_scaling_backend_ray_trains_on_its_own_local_instance...)
-from pytest_scaling.cache import RunCache
+import pytest_scaling.gate.gate  # noqa: F401  (see test_scaling_backend_ray_trains_on_its_own_local_instance...)
 from pytest_scaling.errors import ScalingError
-from pytest_scaling.model import build_reference
-from pytest_scaling.ray_backend import RayBackend
-from pytest_scaling.sweep import run_sweep
+from pytest_scaling.runners.cache import RunCache
+from pytest_scaling.runners.ray_backend import RayBackend
+from pytest_scaling.runners.sweep import run_sweep
+from pytest_scaling.training.model import build_reference
 from tests.helpers import start_sweep_until_a_run_is_stored, tensorboard_runs
 
 ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'pytest-scaling[ray]'")
@@ -130,9 +130,9 @@ def test_on_a_gpu_each_run_is_one_task_on_one_gpu(tmp_path, local_ray):
 
 
 def _run():
-    from pytest_scaling.model import ModelSpec
-    from pytest_scaling.parallel import Run
-    from pytest_scaling.train import TrainConfig
+    from pytest_scaling.runners.parallel import Run
+    from pytest_scaling.training.model import ModelSpec
+    from pytest_scaling.training.train import TrainConfig
 
     return Run("gpt", ModelSpec(width=16, depth=1, vocab_size=64, seq_len=32), TrainConfig(tokens=512), 1.0)
 
@@ -142,8 +142,8 @@ import signal
 import sys
 
 signal.signal(signal.SIGINT, signal.default_int_handler)  # a shell's background job starts with it ignored
-from pytest_scaling.cache import RunCache
-from pytest_scaling.sweep import run_sweep
+from pytest_scaling.runners.cache import RunCache
+from pytest_scaling.runners.sweep import run_sweep
 
 if __name__ == "__main__":
     # the small run trains 31k tokens (under a second), the large one 3.3M tokens, minutes on one thread:

@@ -18,8 +18,8 @@ import pytest
 
 from pytest_scaling import __version__
 from pytest_scaling.errors import ScalingError
-from pytest_scaling.gate import GateContext, ScalingGateError, assert_on_curve, compute_multiplier
-from pytest_scaling.report import (
+from pytest_scaling.gate.gate import GateContext, ScalingGateError, assert_on_curve, compute_multiplier
+from pytest_scaling.reports.render import (
     MAX_MARKDOWN_BYTES,
     by_test,
     headline,
@@ -32,7 +32,7 @@ from pytest_scaling.report import (
     write_markdown,
     write_plots,
 )
-from pytest_scaling.sweep import SizePoint, SweepResult
+from pytest_scaling.runners.sweep import SizePoint, SweepResult
 
 LAW = {"E": 2.381, "A": 72.14, "alpha": 0.1793}
 GOOD = "benchmarks/test_gpt.py::test_reseeded"
@@ -241,7 +241,7 @@ def test_write_plots_without_matplotlib(monkeypatch, tmp_path):
 
 
 def test_import_loads_neither_torch_nor_matplotlib():
-    code = "import sys, pytest_scaling.report; print(sorted({'torch', 'matplotlib'} & set(sys.modules)))"
+    code = "import sys, pytest_scaling.reports.render; print(sorted({'torch', 'matplotlib'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from pytest_scaling.cache import RunCache
 from pytest_scaling.errors import ScalingDataError
-from pytest_scaling.sweep import NothingToTrain, run_sweep
+from pytest_scaling.runners.cache import RunCache
+from pytest_scaling.runners.sweep import NothingToTrain, run_sweep
 
 SIZES = [dict(width=16, depth=1, seq_len=32)]
 SRC = "synthetic:docs=512,val_docs=64"
@@ -71,8 +71,8 @@ def test_max_params_below_every_size_is_nothing_to_train(tmp_path):
 
 def test_a_baseline_trained_under_other_default_rules_is_a_mismatch(tmp_path, monkeypatch):
     """Losses trained with another batch or learning-rate rule are not comparable, even with the same config."""
-    from pytest_scaling import train
-    from pytest_scaling.baseline import Baseline
+    from pytest_scaling.gate.baseline import Baseline
+    from pytest_scaling.training import train
 
     sizes = [dict(width=w, depth=1, seq_len=32) for w in (16, 32, 48)]
     result = run_sweep("gpt", sizes, data=SRC, cache=RunCache(tmp_path), tokens_per_param=2, workers=1)

@@ -8,11 +8,11 @@ import struct
 
 import pytest
 
-from pytest_scaling import tracking
-from pytest_scaling.cache import RunCache
 from pytest_scaling.errors import ScalingDataError
-from pytest_scaling.sweep import run_sweep
-from pytest_scaling.tracking import Tracking, curve_rows, require_tracker
+from pytest_scaling.runners import tracking
+from pytest_scaling.runners.cache import RunCache
+from pytest_scaling.runners.sweep import run_sweep
+from pytest_scaling.runners.tracking import Tracking, curve_rows, require_tracker
 from tests.helpers import tensorboard_runs
 
 SIZES = [dict(width=16, depth=1, seq_len=32), dict(width=24, depth=1, seq_len=32)]

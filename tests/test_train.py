@@ -17,8 +17,8 @@ from accelerate.state import AcceleratorState, PartialState
 from pytest_scaling import __version__
 from pytest_scaling.cli import main
 from pytest_scaling.errors import ScalingDataError, ScalingError
-from pytest_scaling.model import FLOP_METHODS, ModelSpec, build_reference
-from pytest_scaling.train import (
+from pytest_scaling.training.model import FLOP_METHODS, ModelSpec, build_reference
+from pytest_scaling.training.train import (
     COMPUTE_METHOD,
     DIVERGENCE_MARGIN,
     MAX_LR,
@@ -251,9 +251,9 @@ def test_cli_trains_and_serves_from_cache(tmp_path, capsys):
 DDP_SCRIPT = """
 import json, sys
 import torch.distributed as dist
-from pytest_scaling.cache import RunCache, train_cached
-from pytest_scaling.model import ModelSpec
-from pytest_scaling.train import TrainConfig
+from pytest_scaling.runners.cache import RunCache, train_cached
+from pytest_scaling.training.model import ModelSpec
+from pytest_scaling.training.train import TrainConfig
 
 def say(line):  # one write per line: the two ranks share a pipe (and PYTHONUNBUFFERED splits print())
     sys.stdout.write(line + "\\n")
@@ -301,7 +301,7 @@ def test_torchrun_two_processes_match_one_and_only_rank0_writes(tmp_path):
 
 
 def test_thread_and_denormal_settings_are_restored():
-    from pytest_scaling.train import _flushes_denormals
+    from pytest_scaling.training.train import _flushes_denormals
 
     before = torch.get_num_threads()
     for flush in (False, True):
@@ -316,7 +316,7 @@ def test_thread_and_denormal_settings_are_restored():
 
 
 def test_device_precision_and_peaks(monkeypatch):
-    from pytest_scaling import hardware
+    from pytest_scaling.training import hardware
 
     assert hardware.resolve_device("cpu") == "cpu" and hardware.resolve_precision("auto", "cpu") == "fp32"
     with pytest.raises(ScalingError):

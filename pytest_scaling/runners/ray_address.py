@@ -11,7 +11,7 @@ from __future__ import annotations
 import socket
 import time
 
-from .errors import ScalingError
+from ..errors import ScalingError
 
 CONNECT_TIMEOUT = 10.0  # seconds a cluster's address may take to accept a connection
 

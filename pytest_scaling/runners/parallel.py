@@ -1,6 +1,6 @@
 """Where a sweep's runs train: one :class:`Backend` interface, chosen in one place (:func:`train_runs`):
 :class:`InProcess`, :class:`WorkerPool` (CPU worker processes, each with its share of the cores; below) or
-:class:`~pytest_scaling.ray_backend.RayBackend` (Ray tasks). Every backend stores each run in the run cache
+:class:`~pytest_scaling.runners.ray_backend.RayBackend` (Ray tasks). Every backend stores each run in the run cache
 as it finishes.
 
 On a CPU the runs of a ladder (sizes x seeds) are independent, and a tiny model keeps two cores busy
@@ -24,7 +24,7 @@ Ctrl-C or an error the workers are terminated and only the runs in flight are lo
 also ends when its parent is killed. A worker that dies (killed for memory) is a
 :class:`~pytest_scaling.errors.ScalingError`; an error inside a run reaches the caller as itself. Warnings
 raised in a worker are raised again in this process, with their file and line. The thread count changes
-floating-point rounding, not the run's cache key: see :mod:`pytest_scaling.cache`.
+floating-point rounding, not the run's cache key: see :mod:`pytest_scaling.runners.cache`.
 """
 
 from __future__ import annotations
@@ -43,14 +43,14 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from ..data import DataSource
+from ..errors import ScalingDataError, ScalingError, raise_warnings, run_catching_warnings
+from ..training.hardware import available_cores
+from ..training.model import ModelSpec
+from ..training.topology import launch_world_size
+from ..training.train import RunRecord, TrainConfig
 from .cache import RunCache, train_cached
-from .data import DataSource
-from .errors import ScalingDataError, ScalingError, raise_warnings, run_catching_warnings
-from .hardware import available_cores
-from .model import ModelSpec
 from .ray_backend import RayBackend
-from .topology import launch_world_size
-from .train import RunRecord, TrainConfig
 
 __all__ = ["MAX_AUTO_WORKERS", "PARALLEL_MIN_FLOPS", "Backend", "InProcess", "Run", "RunProgress", "WorkerPool",
            "plan_workers", "train_runs"]
@@ -62,7 +62,7 @@ MAX_AUTO_WORKERS = 16  # each worker holds its own torch and data source
 @dataclass(frozen=True)
 class Run:
     """One run of a sweep; ``compute`` (training FLOPs) orders the runs, largest first; ``fingerprint`` is
-    the model's behavioural fingerprint (:func:`pytest_scaling.identity.probe_model`), probed once per size."""
+    the model's behavioural fingerprint (:func:`pytest_scaling.training.identity.probe_model`), probed once per size."""
 
     factory: object
     spec: ModelSpec
@@ -75,7 +75,7 @@ class Run:
 class RunProgress:
     """One run of a sweep finished training: ``done`` of ``total`` runs to train, and the estimated time left
     (the elapsed time per FLOP so far times the FLOPs still to train); rendered by
-    :func:`pytest_scaling.report.progress_line`."""
+    :func:`pytest_scaling.reports.render.progress_line`."""
 
     done: int
     total: int
@@ -128,7 +128,7 @@ def plan_workers(workers: int | str, runs: list[Run], device: str, source: DataS
 class Backend(Protocol):
     """Trains runs that missed the cache: fills ``records[i]`` for each ``(i, Run)`` of ``jobs``, stores each
     record in ``cache`` as it finishes, and tells ``tracker``; on Ctrl-C or an error it stops the runs in
-    flight. :class:`InProcess`, :class:`WorkerPool` and :class:`~pytest_scaling.ray_backend.RayBackend`."""
+    flight. :class:`InProcess`, :class:`WorkerPool` and :class:`~pytest_scaling.runners.ray_backend.RayBackend`."""
 
     def train(self, jobs: list[tuple[int, Run]], source: DataSource, cache: RunCache | None, records: list,
               tracker: _Tracker) -> None: ...  # fmt: skip

@@ -18,8 +18,8 @@ Two parts, each able to catch what the other cannot:
   backward pass on a fixed batch, rounded to 6 significant digits. It catches what reading code cannot:
   monkey-patching, environment flags, generated code, C extensions, import-time side effects. The probe
   also checks the model: a ``torch.nn.Module`` with parameters whose logits are ``[B, T, vocab_size]`` and
-  depend on earlier tokens only (:mod:`pytest_scaling.causality`), and whose every trainable parameter
-  gets a gradient (:func:`pytest_scaling.model.check_used`).
+  depend on earlier tokens only (:mod:`pytest_scaling.training.causality`), and whose every trainable parameter
+  gets a gradient (:func:`pytest_scaling.training.model.check_used`).
 
 Not covered: data files a factory reads at call time (beyond what the fingerprint sees) and changes that
 leave the fingerprint's batch and the code unchanged. ``--scaling-retrain`` retrains regardless.
@@ -51,8 +51,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..errors import ScalingDataError
 from .causality import check_causal
-from .errors import ScalingDataError
 from .model import (
     ModelSpec,
     ParamCount,

@@ -25,9 +25,9 @@ import math
 import numpy as np
 from scipy.stats import norm, t
 
+from ..fitting.laws import CURVE_LAW
 from .baseline import Curve
-from .gatereport import Crossover
-from .laws import CURVE_LAW
+from .records import Crossover
 
 CROSSOVER_REACH = 1000.0  # how far past the largest size the crossover of two laws is searched
 TREND_LEVEL = 0.95  # two-sided confidence of the gap's slope before a trend is claimed

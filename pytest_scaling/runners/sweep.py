@@ -10,18 +10,18 @@ from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 
-from . import train
+from ..data import DataSource, get_source
+from ..errors import ScalingDataError
+from ..naming import size_label
+from ..training import train
+from ..training.identity import code_identity, probe_model
+from ..training.model import LadderRung, ModelSpec, flops_per_token, resolve_factory
+from ..training.train import COMPUTE_METHOD, RunRecord, TrainConfig
+from ..values import multipliers, positive_number
 from .cache import RunCache
-from .data import DataSource, get_source
-from .errors import ScalingDataError
-from .identity import code_identity, probe_model
-from .model import LadderRung, ModelSpec, flops_per_token, resolve_factory
-from .naming import size_label
 from .parallel import Run, RunProgress, train_runs
 from .ray_backend import RayBackend
 from .tracking import Tracking, default_directory
-from .train import COMPUTE_METHOD, RunRecord, TrainConfig
-from .values import multipliers, positive_number
 
 #: Config fields that do not make two runs' curves incomparable (budget, seed, where and how fast).
 _PER_RUN_FIELDS = ("tokens", "seed", "device", "threads", "lr_multiplier")
@@ -193,11 +193,11 @@ def run_sweep(
     the compute budget ``flops`` (one for all sizes, or one per size) divided by the FLOPs per token;
     ladder rungs carry their own budget. ``max_params`` skips larger sizes (listed in ``skipped``).
     ``workers``: processes that train the runs side by side (``"auto"``: one per CPU core for a sweep
-    worth it, see :mod:`pytest_scaling.parallel`; 1: all in this process). ``backend``: ``"local"`` (this
-    process and its workers) or ``"ray"`` / a :class:`~pytest_scaling.ray_backend.RayBackend` (each run a Ray
+    worth it, see :mod:`pytest_scaling.runners.parallel`; 1: all in this process). ``backend``: ``"local"`` (this
+    process and its workers) or ``"ray"`` / a :class:`~pytest_scaling.runners.ray_backend.RayBackend` (each run a Ray
     task: one GPU, or ``cpus_per_run`` CPUs). ``progress`` is called with a
-    :class:`~pytest_scaling.parallel.RunProgress` as each run that was not in the cache finishes.
-    ``trainer_options`` are :class:`~pytest_scaling.train.TrainConfig` fields (``lr``, ``schedule``...).
+    :class:`~pytest_scaling.runners.parallel.RunProgress` as each run that was not in the cache finishes.
+    ``trainer_options`` are :class:`~pytest_scaling.training.train.TrainConfig` fields (``lr``, ``schedule``...).
 
     ``lr_grid`` (e.g. ``[0.25, 0.5, 1, 2]``): every seed of every size also trains at each multiplier of the
     peak learning rate (the rule's, or ``lr``). A size's multiplier is the one with the lowest mean loss over
@@ -207,8 +207,8 @@ def run_sweep(
     the K smallest sizes (by compute) and trains the others at the multiplier chosen at the largest of them.
 
     ``tracker``: ``"tensorboard"``, ``"mlflow"``, ``"wandb"`` (under ``.scaling-runs/`` beside the cache) or a
-    :class:`~pytest_scaling.tracking.Tracking`: every run's curve is logged there once the sweep is done,
-    cached runs included (see :mod:`pytest_scaling.tracking`).
+    :class:`~pytest_scaling.runners.tracking.Tracking`: every run's curve is logged there once the sweep is done,
+    cached runs included (see :mod:`pytest_scaling.runners.tracking`).
     """
     if tokens_per_param is not None and flops is not None:
         raise ScalingDataError("give tokens_per_param or flops, not both")

@@ -1,9 +1,9 @@
 """Render the gate's reports: terminal summary, one-line headline, Markdown, JSON and plots.
 
-A report is the :class:`~pytest_scaling.gatereport.GateReport` the gate builds per assertion-helper call;
+A report is the :class:`~pytest_scaling.gate.records.GateReport` the gate builds per assertion-helper call;
 several may share a test's nodeid. Tests keep the order of their first report; Markdown lists failing
 ones first. A multiplier read off outside the baseline's measured sizes is marked "(extrap.)", and every
-comparison states where the two fitted laws cross (:class:`~pytest_scaling.gatereport.Crossover`).
+comparison states where the two fitted laws cross (:class:`~pytest_scaling.gate.records.Crossover`).
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from . import __version__
-from .errors import ScalingError
-from .gatereport import Crossover, GateReport, SizeRow, seed_noise_text
-from .laws import CURVE_LAW
-from .naming import size_label
+from .. import __version__
+from ..errors import ScalingError
+from ..fitting.laws import CURVE_LAW
+from ..gate.records import Crossover, GateReport, SizeRow, seed_noise_text
+from ..naming import size_label
 
 MAX_MARKDOWN_BYTES = 64_000  # a GitHub comment holds 65,536 characters
 COMMENT_MARKER = "<!-- pytest-scaling report -->"  # the first line: finds the PR comment to update in place
@@ -71,7 +71,7 @@ def _si(x: float) -> str:
 
 
 def progress_line(event) -> str:
-    """One trained run of a sweep (a :class:`~pytest_scaling.parallel.RunProgress`), e.g.
+    """One trained run of a sweep (a :class:`~pytest_scaling.runners.parallel.RunProgress`), e.g.
     ``[3/10] w32-d1 seed 1  loss 3.6585  41k tok/s  4.1 s  ETA 0:52``."""
     r, eta = event.record, int(round(event.eta_seconds))
     return (f"[{event.done}/{event.total}] {size_label(r.spec)} seed {r.seed}  loss {r.loss:.4f}  "

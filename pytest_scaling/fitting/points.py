@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ScalingDataError
+from ..errors import ScalingDataError
 
 
 def read_columns(path: str | Path, columns: list[str]) -> dict[str, np.ndarray]:

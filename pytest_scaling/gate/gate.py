@@ -5,7 +5,7 @@ Statistics (per size i of the candidate, K sizes):
 * ``predicted`` p_i: the baseline's anchored curve at the candidate's compute C_i;
 * noise: sigma_i^2 = s(C_i)^2 / n_i + max(var(log p_i), s(C_i)^2 / n_b), with s(C) the relative seed
   standard deviation as a function of compute, fitted to the baseline's and the candidate's seeds together
-  (:func:`pytest_scaling.noise.fit_seed_noise`; ``ASSUMED_NOISE`` when neither has two seeds) and
+  (:func:`pytest_scaling.fitting.noise.fit_seed_noise`; ``ASSUMED_NOISE`` when neither has two seeds) and
   var(log p_i) from the baseline's bootstrap, scaled by n_b / (n_b - 1) (a bootstrap of n_b seeds
   underestimates the variance of their mean by that factor: half of it with two seeds), never below the
   modelled noise of the baseline's n_b seeds;
@@ -17,7 +17,7 @@ Student's t with the degrees of freedom of the noise at size i (``SeedNoise.dof_
 noise is assumed) and u_i the normal score of z_i under it; with ``rtol`` a size fails when its relative
 deviation exceeds ``rtol`` instead. Being better than the curve always passes.
 
-A size with a diverged run (see :mod:`pytest_scaling.train`) is ``DIVERGED`` and fails ``assert_on_curve``
+A size with a diverged run (see :mod:`pytest_scaling.training.train`) is ``DIVERGED`` and fails ``assert_on_curve``
 and ``assert_beats_curve``; ``compute_multiplier`` fails when every run of a size diverged. A size with a
 run whose loss lies below the data's floor (``SizePoint.floor``) by more than the run's standard error is
 ``IMPOSSIBLE``: every helper fails and nothing is recorded. A gain no architecture change plausibly gives
@@ -41,13 +41,13 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import norm, t
 
+from ..errors import ScalingError
+from ..fitting.laws import CURVE_LAW
+from ..fitting.noise import ASSUMED_NOISE, SeedNoise, fit_seed_noise
+from ..runners.sweep import SweepResult
 from .baseline import Baseline, BaselineError, Curve, fit_curve, names_hint
 from .crossover import crossover
-from .errors import ScalingError
-from .gatereport import Crossover, GateReport, Noise, PlotData, SizeRow, seed_noise_text
-from .laws import CURVE_LAW
-from .noise import ASSUMED_NOISE, SeedNoise, fit_seed_noise
-from .sweep import SweepResult
+from .records import Crossover, GateReport, Noise, PlotData, SizeRow, seed_noise_text
 
 ALPHA = 0.01  # one-sided false-alarm level of each gate decision
 LR_DISAGREEMENT = 4.0  # best learning-rate multipliers this far apart make a verdict depend on tuning

@@ -1,6 +1,6 @@
 """Content-addressed run cache: one JSON file per finished run, keyed by everything that changes it.
 
-The key is the sha256 of the model spec, the run identity of :mod:`pytest_scaling.identity` (the
+The key is the sha256 of the model spec, the run identity of :mod:`pytest_scaling.training.identity` (the
 factory's normalised code across the user's modules, and the built model's behavioural fingerprint),
 the data identity and the code identity of the source's class, the training config (device and
 precision resolved; the thread count left out, it only changes rounding), the number of processes, the
@@ -28,13 +28,13 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from . import __version__
-from .data import DataSource, get_source
-from .files import atomic_write
-from .identity import code_identity, probe_model
-from .model import ModelSpec
-from .topology import launch_world_size
-from .train import RunRecord, TrainConfig, train
+from .. import __version__
+from ..data import DataSource, get_source
+from ..files import atomic_write
+from ..training.identity import code_identity, probe_model
+from ..training.model import ModelSpec
+from ..training.topology import launch_world_size
+from ..training.train import RunRecord, TrainConfig, train
 
 __all__ = ["DEFAULT_ROOT", "RunCache", "digest", "run_key_inputs", "train_cached"]
 
@@ -162,10 +162,10 @@ def train_cached(
     factory: object, spec: ModelSpec, config: TrainConfig, source: str | DataSource | None = None,
     cache: RunCache | None = None, *, fingerprint: str | None = None, progress=None,
 ) -> RunRecord:  # fmt: skip
-    """:func:`~pytest_scaling.train.train` through ``cache``: a stored run is returned with
+    """:func:`~pytest_scaling.training.train.train` through ``cache``: a stored run is returned with
     ``cached=True`` and nothing is trained; a new run is stored as soon as it finishes.
     ``fingerprint``: the model's behavioural fingerprint, when the caller has probed the model;
-    ``progress``: passed to :func:`~pytest_scaling.train.train`."""
+    ``progress``: passed to :func:`~pytest_scaling.training.train.train`."""
     if cache is None:
         return train(factory, spec, config, source, progress)
     source = get_source(source)

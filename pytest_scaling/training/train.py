@@ -18,9 +18,9 @@ Recipe (every default can be overridden in :class:`TrainConfig`):
   per size by ``benchmarks/bench_recipe.py`` (``docs/workload.md``). Set ``lr`` to override.
 * Linear warmup over ``warmup`` (a fraction of the steps, at least one step), then cosine (or linear)
   decay to ``final_lr_ratio * lr``, reached exactly at the last step, i.e. at the token budget.
-* bf16 autocast on CUDA, fp32 on CPU (see :func:`pytest_scaling.hardware.resolve_precision`).
+* bf16 autocast on CUDA, fp32 on CPU (see :func:`pytest_scaling.training.hardware.resolve_precision`).
 * Denormal floats are flushed to zero during the run, in every OpenMP thread
-  (:func:`pytest_scaling.hardware.set_flush_denormal`; the caller's setting is restored): once a model
+  (:func:`pytest_scaling.training.hardware.set_flush_denormal`; the caller's setting is restored): once a model
   has learned sharp attention its softmax produces denormals, which slow CPU steps down.
 
 The budget is rounded up to whole sequences (``seq_len`` targets each, a multiple of the number of
@@ -47,9 +47,9 @@ from accelerate import Accelerator
 from accelerate.state import AcceleratorState, GradientState
 from accelerate.utils import DistributedType
 
-from . import __version__
-from .data import DataSource, get_source
-from .errors import ScalingDataError
+from .. import __version__
+from ..data import DataSource, get_source
+from ..errors import ScalingDataError
 from .hardware import (
     default_threads,
     device_name,

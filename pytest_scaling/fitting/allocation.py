@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import nnls
 
-from .errors import ScalingDataError, ScalingDesignWarning
+from ..errors import ScalingDataError, ScalingDesignWarning
 
 
 def optimal_allocation(params: dict, C=None) -> dict:

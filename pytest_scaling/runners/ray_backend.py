@@ -21,12 +21,12 @@ import os
 import sys
 from dataclasses import dataclass, replace
 
+from ..data import DataSource
+from ..errors import ScalingError, raise_warnings, run_catching_warnings
+from ..training.hardware import available_cores
+from ..training.train import RunRecord, TrainConfig, train
 from .cache import RunCache, digest, run_key_inputs
-from .data import DataSource
-from .errors import ScalingError, raise_warnings, run_catching_warnings
-from .hardware import available_cores
 from .ray_address import ADDRESS_FIX, CONNECT_TIMEOUT, wait_reachable
-from .train import RunRecord, TrainConfig, train
 
 __all__ = ["RayBackend", "ray_or_error", "shutdown"]
 

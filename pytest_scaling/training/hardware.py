@@ -26,7 +26,7 @@ import warnings
 
 import torch
 
-from .errors import ScalingError
+from ..errors import ScalingError
 from .topology import sibling_processes
 
 __all__ = [

@@ -46,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import ScalingDataError
+from ..errors import ScalingDataError
 
 FLOP_METHODS = ("6N", "6N+attn", "deepseek", "measured")
 INIT_STD = 0.02

@@ -17,7 +17,7 @@ import numpy as np
 from scipy.special import huber
 from threadpoolctl import threadpool_limits
 
-from .errors import ScalingDataError, ScalingDesignWarning
+from ..errors import ScalingDataError, ScalingDesignWarning
 from .laws import ChinchillaLaw, KaplanLaw, Law, PowerLaw
 from .solver import huber_objective, polish, solve
 

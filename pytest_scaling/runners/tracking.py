@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import ScalingDataError
-from .naming import size_label
-from .topology import launch_rank
+from ..errors import ScalingDataError
+from ..naming import size_label
+from ..training.topology import launch_rank
 
 if TYPE_CHECKING:
-    from .train import RunRecord
+    from ..training.train import RunRecord
 
 TRACKERS = {"tensorboard": "tensorboard", "mlflow": "mlflow", "wandb": "wandb"}  # name -> the module it needs
 DEFAULT_DIR = ".scaling-runs"
@@ -64,7 +64,7 @@ def run_name(test: str, record: RunRecord) -> str:
 def curve_rows(record: RunRecord) -> list[tuple[int, dict[str, float]]]:
     """(training tokens, values) at every curve point: training loss and learning rate; the last point also
     carries the validation loss (and bits per byte, where the source knows bytes per token)."""
-    from .train import lr_schedule
+    from ..training.train import lr_schedule
 
     config = record.config
     batch = config.get("batch_tokens") or record.tokens

@@ -4,13 +4,13 @@ compute budget, with a 95% interval.
 The law is chosen by what the baseline trained:
 
 * every size at one tokens-per-parameter ratio (the shipped suites): the gate's own curve ``L(C)`` along
-  that line (:class:`pytest_scaling.baseline.Curve`, compute in the baseline's FLOPs, attention included).
+  that line (:class:`pytest_scaling.gate.baseline.Curve`, compute in the baseline's FLOPs, attention included).
   A query at another ratio cannot be answered: ``L(N, D)`` needs sizes trained at several ratios. A query
   by ``N`` gets its compute from the baseline's FLOPs per parameter-token, ``6 + k N^-g`` fitted to its
   sizes (the attention's share falls as models widen), unless ``flops_per_token`` is given;
 * sizes at several ratios (at least 1.5x apart): Chinchilla's ``L(N, D) = E + A/N^alpha + B/D^beta``
   fitted to every run, with a bootstrap over runs; a compute query gets the compute-optimal ``N, D``
-  under ``C = 6 N D`` (Hoffmann et al.'s accounting, :func:`pytest_scaling.allocation.optimal_allocation`).
+  under ``C = 6 N D`` (Hoffmann et al.'s accounting, :func:`pytest_scaling.fitting.allocation.optimal_allocation`).
 
 The interval covers the law's fit and one new run's seed noise at that compute (the baseline's noise
 model). For ``L(C)`` the fit's spread is a parametric bootstrap: the curve refitted to size means drawn
@@ -30,13 +30,13 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import norm, t
 
-from .allocation import optimal_allocation
+from ..errors import ScalingDataError
+from ..fitting.allocation import optimal_allocation
+from ..fitting.fit import bootstrap, fit_chinchilla
+from ..fitting.laws import CURVE_LAW
+from ..fitting.noise import ASSUMED_NOISE, SeedNoise, fit_seed_noise
+from ..fitting.solver import solve
 from .baseline import Baseline, names_hint
-from .errors import ScalingDataError
-from .fit import bootstrap, fit_chinchilla
-from .laws import CURVE_LAW
-from .noise import ASSUMED_NOISE, SeedNoise, fit_seed_noise
-from .solver import solve
 
 LEVEL = 0.95
 RATIO_SPREAD = 1.5  # tokens-per-parameter ratios this far apart make a baseline an L(N, D) design
@@ -62,7 +62,7 @@ class Prediction:
 
 def resolve(baseline: str, directory: str | Path = "scaling_baselines") -> Path:
     """The baseline file named by a path or by a name in ``directory``; an unknown one is a
-    :class:`ScalingDataError` naming the closest names there (:func:`~pytest_scaling.baseline.names_hint`)."""
+    :class:`ScalingDataError` naming the closest names there (:func:`~pytest_scaling.gate.baseline.names_hint`)."""
     path = Path(baseline)
     if path.is_file():
         return path
@@ -98,7 +98,7 @@ def _seeds(base: Baseline) -> int:
 
 
 def _noise(base: Baseline) -> SeedNoise:
-    """The baseline's seed-noise model (:func:`pytest_scaling.noise.fit_seed_noise`)."""
+    """The baseline's seed-noise model (:func:`pytest_scaling.fitting.noise.fit_seed_noise`)."""
     return fit_seed_noise([p["compute"] for p in base.points], [p["losses"] for p in base.points])
 
 

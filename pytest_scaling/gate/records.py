@@ -1,7 +1,7 @@
 """The typed result of one gate check: a :class:`GateReport` with a :class:`SizeRow` per size.
 
-The gate (:mod:`pytest_scaling.gate`) builds one per assertion-helper call; the reporters
-(:mod:`pytest_scaling.report`) render terminal, Markdown, JSON and plots from it. Reports travel from
+The gate (:mod:`pytest_scaling.gate.gate`) builds one per assertion-helper call; the reporters
+(:mod:`pytest_scaling.reports.render`) render terminal, Markdown, JSON and plots from it. Reports travel from
 pytest-xdist workers to the controller as plain dicts (:meth:`GateReport.to_dict` / :meth:`GateReport.from_dict`).
 Nothing here needs numpy or torch.
 """
@@ -74,7 +74,7 @@ class PlotData:
 @dataclass
 class Crossover:
     """Where the candidate's fitted law meets the baseline's (``compute`` None: no crossing in the searched
-    range), and how the gap between them moves with compute (:mod:`pytest_scaling.crossover`). A crossing
+    range), and how the gap between them moves with compute (:mod:`pytest_scaling.gate.crossover`). A crossing
     is claimed only when ``trend`` is not ``"none"``."""
 
     compute: float | None

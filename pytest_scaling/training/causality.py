@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .errors import ScalingDataError
+from ..errors import ScalingDataError
 from .model import logits_of
 
 _FIX = ("make position t attend to positions <= t only: scaled_dot_product_attention(..., is_causal=True), or "

@@ -12,7 +12,7 @@ is recomputed on load from the stored runs with the stored seed, so the file hol
 
 A baseline remembers the test that recorded it (``recorded_by``, a pytest node id): under
 ``--scaling-update`` only that test re-records it, and every other test that names it is compared
-with it as usual (see :func:`pytest_scaling.gate`).
+with it as usual (see :mod:`pytest_scaling.gate.gate`).
 """
 
 from __future__ import annotations
@@ -27,13 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .errors import ScalingDataError, ScalingError
-from .files import atomic_write
-from .fit import fit
-from .laws import CURVE_LAW
-from .noise import pooled_noise
-from .solver import solve
+from .. import __version__
+from ..errors import ScalingDataError, ScalingError
+from ..files import atomic_write
+from ..fitting.fit import fit
+from ..fitting.laws import CURVE_LAW
+from ..fitting.noise import pooled_noise
+from ..fitting.solver import solve
 
 FORMAT = 1
 N_BOOTSTRAP = 400
