@@ -29,7 +29,7 @@ from tabulate import tabulate
 
 from pytest_scaling import Baseline, RunCache, ScalingGateError, SweepResult, assert_on_curve, run_sweep
 from pytest_scaling.naming import size_label
-from pytest_scaling.sweep import SizePoint
+from pytest_scaling.runners.sweep import SizePoint
 
 ROOT = Path(__file__).resolve().parents[1]
 
