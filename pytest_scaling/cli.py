@@ -16,6 +16,7 @@ import warnings
 import numpy as np
 from tabulate import tabulate
 
+from .data.spec import usage as data_usage
 from .errors import ScalingDataError, ScalingError
 from .values import argument, positive_number, whole_number
 
@@ -123,8 +124,7 @@ def _add_train(sub) -> None:
     budget.add_argument("--tokens", type=_count, help="training tokens, e.g. 2e6")
     budget.add_argument("--tokens-per-param", type=_positive_float, metavar="R",
                         help="training tokens = R x non-embedding parameters (Chinchilla: 20)")  # fmt: skip
-    p.add_argument("--data", default=None, metavar="SPEC",
-                   help="topics[:k=v,...] (default), synthetic[:k=v,...], stdlib, text:PATH, bin:PATH:vocab=N, hf:PATH")
+    p.add_argument("--data", default=None, metavar="SPEC", help=f"{data_usage()} (default: topics)")
     p.add_argument("--factory", default="gpt", help="model factory: 'gpt' or 'package.module:function'")
     p.add_argument("--seed", type=int, default=0, help="seed of the initialisation and data order")
     p.add_argument("--lr", type=_positive_float, default=None, help="peak learning rate (default: the size rule)")

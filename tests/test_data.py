@@ -4,6 +4,8 @@ specs."""
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -466,3 +468,23 @@ def test_get_source_specs_and_cache():
 def test_bad_specs(spec, message):
     with pytest.raises(ScalingDataError, match=message):
         get_source(spec)
+
+
+def test_one_table_of_source_kinds_drives_the_error_and_the_cli_help(capsys):
+    """Every kind in ``SOURCES`` builds through its own entry, and its syntax appears in the unknown-spec error
+    and in ``pytest-scaling train --help``; reading the table loads no source module."""
+    from pytest_scaling.cli import build_parser
+    from pytest_scaling.data import SOURCES
+
+    with pytest.raises(ScalingDataError) as unknown:
+        get_source("wikipedia")
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    for kind in SOURCES.values():
+        assert kind.usage in str(unknown.value) and kind.usage in help_text
+    assert isinstance(get_source("topics:docs=8,val_docs=8"), TopicSource)
+    code = ("import sys, pytest_scaling.data.spec as s; s.usage(); print(sorted(m for m in sys.modules if 'torch' "
+            "in m or m.startswith('pytest_scaling.data.') and m != 'pytest_scaling.data.spec'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

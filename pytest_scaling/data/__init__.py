@@ -1,7 +1,7 @@
 """Token sources, one module per family: ``languages`` (the generated ``topics`` and ``synthetic``, with a
 known loss floor), ``pycode`` (frozen real Python source, BPE-tokenised), ``files`` (user data: text,
 the running stdlib, nanoGPT ``.bin``, Hugging Face datasets saved to disk); ``base`` holds what they share
-and ``spec`` turns a spec string into a source.
+and ``spec`` turns a spec string into a source (``SOURCES``: the table of spec kinds).
 
 Every source is a 1-D integer token array split once into train (first 90%) and validation (last 10%;
 the built-in languages: their last ``val_docs`` documents).
@@ -17,13 +17,19 @@ the built-in languages: their last ``val_docs`` documents).
 Losses are nats/token; ``bytes_per_token`` (1.0 for byte-level sources) converts them to bits/byte.
 """
 
-from .base import VAL_FRACTION, DataSource
-from .files import STDLIB_MAX_BYTES, BinSource, ByteSource, HFSource, StdlibSource
-from .languages import SyntheticSource, TopicSource
-from .pycode import PyCodeSource
-from .spec import DEFAULT_SPEC, get_source
+from importlib import import_module
 
-__all__ = [
-    "DEFAULT_SPEC", "STDLIB_MAX_BYTES", "VAL_FRACTION", "BinSource", "ByteSource", "DataSource", "HFSource",
-    "PyCodeSource", "StdlibSource", "SyntheticSource", "TopicSource", "get_source",
-]  # fmt: skip
+_EXPORTS = {  # name -> module; imported on first use, so reading a spec's syntax loads no torch
+    "VAL_FRACTION": "base", "DataSource": "base", "STDLIB_MAX_BYTES": "files", "BinSource": "files",
+    "ByteSource": "files", "HFSource": "files", "StdlibSource": "files", "SyntheticSource": "languages",
+    "TopicSource": "languages", "PyCodeSource": "pycode", "DEFAULT_SPEC": "spec", "SOURCES": "spec",
+    "get_source": "spec",
+}  # fmt: skip
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module 'pytest_scaling.data' has no attribute {name!r}")

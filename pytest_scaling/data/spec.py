@@ -1,14 +1,22 @@
-"""Data specs (``"topics:topics=64"``, ``"text:PATH"``, ...) parsed into sources, cached per process."""
+"""Data specs (``"topics:topics=64"``, ``"text:PATH"``, ...) parsed into sources, cached per process.
+
+``SOURCES`` is the one table of spec kinds: each entry's syntax, what it is, and how it builds its source.
+The error for an unknown kind, the CLI's ``--data`` help and ``get_source``'s docs are read from it, so a
+new source family is one module in this package and one entry here. The table imports no source module
+(each builder imports its own), so reading the syntax costs nothing.
+"""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..errors import ScalingDataError
-from .base import DataSource
-from .files import BinSource, ByteSource, HFSource, StdlibSource
-from .languages import SyntheticSource, TopicSource
-from .pycode import PyCodeSource
+
+if TYPE_CHECKING:
+    from .base import DataSource
 
 DEFAULT_SPEC = "topics"  # the built-in language sweeps use when no data is named
 
@@ -48,46 +56,108 @@ def _path_and_options(rest: str) -> tuple[str, str]:
     return (path, tail) if sep and "=" in tail else (rest, "")
 
 
+def _topics(rest: str, spec: str) -> DataSource:
+    from .languages import TopicSource
+
+    return TopicSource(**_options(rest, _TOPIC_OPTIONS, "topics source"))
+
+
+def _synthetic(rest: str, spec: str) -> DataSource:
+    from .languages import SyntheticSource
+
+    return SyntheticSource(**_options(rest, _SYNTHETIC_OPTIONS, "synthetic source"))
+
+
+def _pycode(rest: str, spec: str) -> DataSource:
+    from .pycode import PyCodeSource
+
+    if rest not in ("", "bytes"):
+        raise ScalingDataError(f"pycode source: use pycode or pycode:bytes, got {spec!r}")
+    return PyCodeSource("bytes" if rest else "bpe")
+
+
+def _stdlib(rest: str, spec: str) -> DataSource:
+    from .files import StdlibSource
+
+    return StdlibSource(**_options(rest, {"max_bytes": int}, "stdlib source"))
+
+
+def _file_path(kind: str, rest: str, spec: str) -> tuple[str, str]:
+    path, opts = _path_and_options(rest)
+    if not path:
+        raise ScalingDataError(f"data spec {spec!r} needs a path: '{kind}:PATH'")
+    return path, opts
+
+
+def _text(rest: str, spec: str) -> DataSource:
+    from .files import ByteSource
+
+    path, opts = _file_path("text", rest, spec)
+    return ByteSource(path, **_options(opts, {"max_bytes": int}, "text source"))
+
+
+def _bin(rest: str, spec: str) -> DataSource:
+    from .files import BinSource
+
+    path, opts = _file_path("bin", rest, spec)
+    options = _options(opts, {"vocab": int, "dtype": str}, "bin source")
+    if "vocab" not in options:
+        raise ScalingDataError(f"data spec {spec!r} needs the vocab size: 'bin:PATH:vocab=N'")
+    return BinSource(path, **options)
+
+
+def _hf(rest: str, spec: str) -> DataSource:
+    from .files import HFSource
+
+    path, opts = _file_path("hf", rest, spec)
+    path, _, split = path.partition(":")
+    return HFSource(path, split=split or None, **_options(opts, {"column": str, "vocab": int}, "hf source"))
+
+
+@dataclass(frozen=True)
+class SourceKind:
+    """One kind of data spec: its syntax, one line on what it is, and its builder ``(rest, spec) -> source``
+    (``rest``: the spec after ``kind:``)."""
+
+    usage: str
+    summary: str
+    build: Callable[[str, str], DataSource]
+
+
+SOURCES: dict[str, SourceKind] = {
+    "topics": SourceKind("topics[:k=v,...]", "documents on hidden topics whose words recur, with a known loss "
+                         "floor (the default; e.g. topics:topics=64,mix=0.5,cache=0)", _topics),
+    "synthetic": SourceKind("synthetic[:k=v,...]", "a Markov chain with copy spans and facts, with a known "
+                            "entropy (e.g. synthetic:copy=0.2,lags=8/16)", _synthetic),
+    "pycode": SourceKind("pycode[:bytes]", "CPython 3.11.7's standard library, frozen in the package, BPE 512 "
+                         "(pycode:bytes: byte level)", _pycode),
+    "stdlib": SourceKind("stdlib[:max_bytes=N]", "this Python's standard library, byte level (differs "
+                         "between Python versions)", _stdlib),
+    "text": SourceKind("text:PATH[:max_bytes=N]", "a text file or directory, byte level", _text),
+    "bin": SourceKind("bin:PATH:vocab=N[,dtype=uint16]", "a nanoGPT-style token file", _bin),
+    "hf": SourceKind("hf:PATH[:split][:column=text,vocab=N]", "a Hugging Face dataset saved to disk", _hf),
+}  # fmt: skip
+
+
+def usage() -> str:
+    """The spec syntax of every kind, for help texts: ``"topics[:k=v,...], synthetic[:k=v,...], ..."``."""
+    return ", ".join(kind.usage for kind in SOURCES.values())
+
+
 @functools.lru_cache(maxsize=16)
 def _from_spec(spec: str) -> DataSource:
     kind, _, rest = spec.partition(":")
-    if kind == "synthetic":
-        return SyntheticSource(**_options(rest, _SYNTHETIC_OPTIONS, "synthetic source"))
-    if kind == "topics":
-        return TopicSource(**_options(rest, _TOPIC_OPTIONS, "topics source"))
-    if kind == "pycode":
-        if rest not in ("", "bytes"):
-            raise ScalingDataError(f"pycode source: use pycode or pycode:bytes, got {spec!r}")
-        return PyCodeSource("bytes" if rest else "bpe")
-    if kind == "stdlib":
-        return StdlibSource(**_options(rest, {"max_bytes": int}, "stdlib source"))
-    if kind in ("text", "bin", "hf"):
-        path, opts = _path_and_options(rest)
-        if not path:
-            raise ScalingDataError(f"data spec {spec!r} needs a path: '{kind}:PATH'")
-        if kind == "text":
-            return ByteSource(path, **_options(opts, {"max_bytes": int}, "text source"))
-        if kind == "bin":
-            options = _options(opts, {"vocab": int, "dtype": str}, "bin source")
-            if "vocab" not in options:
-                raise ScalingDataError(f"data spec {spec!r} needs the vocab size: 'bin:PATH:vocab=N'")
-            return BinSource(path, **options)
-        path, _, split = path.partition(":")
-        options = _options(opts, {"column": str, "vocab": int}, "hf source")
-        return HFSource(path, split=split or None, **options)
-    raise ScalingDataError(
-        f"unknown data spec {spec!r}; use topics[:k=v,...], synthetic[:k=v,...], pycode[:bytes], stdlib, text:PATH, "
-        "bin:PATH:vocab=N, hf:PATH[:split]"
-    )
+    if kind not in SOURCES:
+        raise ScalingDataError(f"unknown data spec {spec!r}; use {usage()}")
+    return SOURCES[kind].build(rest, spec)
 
 
 def get_source(spec: str | DataSource | None = None) -> DataSource:
-    """A data source from a spec (sources are cached per process, so tokens are loaded once):
-    ``None``/``"topics"`` (the default; options ``topics:topics=64,mix=0.5,...``), ``"synthetic"`` (options
-    ``synthetic:vocab=64,copy=0.2,lags=8/16,...``), ``"pycode"`` (frozen real Python source, BPE 512;
-    ``"pycode:bytes"``: byte-level), ``"stdlib"``,
-    ``"text:PATH"`` (file or directory; ``:max_bytes=N``), ``"bin:PATH:vocab=N"`` (``,dtype=uint16``) or
-    ``"hf:PATH[:split]"`` (``:column=text,vocab=N``)."""
+    """A data source from a spec (sources are cached per process, so tokens are loaded once); ``None`` is
+    ``DEFAULT_SPEC``. The kinds, their syntax and options are ``SOURCES``; a ``DataSource`` is returned as it
+    is."""
+    from .base import DataSource
+
     if isinstance(spec, DataSource):
         return spec
     if spec is None:
