@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pytest
 
+from .reports.formats import FORMATS
 from .runners.ray_address import CONNECT_TIMEOUT
 from .runners.tracking import TRACKERS
 from .training.topology import launch_rank
 from .values import argument, multipliers, positive_number, whole_number
 
 _SEEDS_HELP = "seeds per size for sweeps that give a count (seeds=2); explicit seed lists are kept"
-_PATH_OPTIONS = ("--scaling-baselines", "--scaling-cache", "--scaling-markdown", "--scaling-json", "--scaling-plot",
-                 "--scaling-tracker-dir")  # fmt: skip
+_PATH_OPTIONS = ("--scaling-baselines", "--scaling-cache", *(f.option for f in FORMATS), "--scaling-tracker-dir")
 
 
 def _int_at_least(minimum: int):
@@ -83,10 +83,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="log every run's learning curve to this experiment tracker (offline)")
     group.addoption("--scaling-tracker-dir", metavar="DIR",
                     help="where the tracker writes (default: .scaling-runs beside the run cache)")
-    group.addoption("--scaling-markdown", metavar="PATH",
-                    help="write the report as Markdown ('github': append to $GITHUB_STEP_SUMMARY)")  # fmt: skip
-    group.addoption("--scaling-json", metavar="PATH", help="write the report as JSON")
-    group.addoption("--scaling-plot", metavar="DIR", help="write a PNG per scaling test (needs matplotlib)")
+    for report_format in FORMATS:
+        group.addoption(report_format.option, metavar=report_format.metavar, help=report_format.help)
     parser.addini("scaling_baselines", "baseline directory, relative to the rootdir", default="scaling_baselines")
     parser.addini("scaling_cache", "run cache directory, relative to the rootdir", default=".scaling")
     parser.addini("scaling_device", "training device: auto, cpu or cuda", default="auto")
@@ -385,25 +383,17 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if workeroutput is not None:  # an xdist worker: hand the reports to the controller
         workeroutput["scaling_reports"] = json.dumps([report.to_dict() for report in state.reports])
         return
-    targets = [(option, config.getoption(option)) for option in ("scaling_markdown", "scaling_json", "scaling_plot")]
-    targets = [(option, path) for option, path in targets if path]
+    targets = [(f, config.getoption(f.dest)) for f in FORMATS if config.getoption(f.dest)]
     if not state.writer or not state.enabled or not targets:
         return
     from .errors import ScalingError
-    from .reports.render import write_json, write_markdown, write_plots
 
     metadata = _metadata(state)
-    writers = {
-        "scaling_markdown": lambda path: [write_markdown(state.reports, path, metadata)],
-        "scaling_json": lambda path: [write_json(state.reports, path, metadata)],
-        "scaling_plot": lambda path: write_plots(state.reports, path),
-    }
-    for option, path in targets:
-        write = writers[option]
+    for report_format, path in targets:
         try:
-            state.written += [str(p) for p in write(path)]
+            state.written += [str(p) for p in report_format.write(state.reports, path, metadata)]
         except (ScalingError, OSError) as exc:
-            state.errors.append(f"--{option.replace('_', '-')}: {exc}")
+            state.errors.append(f"{report_format.option}: {exc}")
     if state.errors and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 

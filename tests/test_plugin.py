@@ -19,6 +19,7 @@ import pytest
 
 import pytest_scaling.reports.render  # noqa: F401
 import pytest_scaling.runners.parallel  # noqa: F401
+from pytest_scaling.reports.formats import FORMATS
 from pytest_scaling.training.train import TrainConfig, train
 from tests.helpers import free_port, tensorboard_runs, write_package
 
@@ -444,6 +445,7 @@ def test_reports_markdown_json_plot(pytester, project, monkeypatch):
     pngs = list((pytester.path / "png").glob("*.png"))
     assert pngs and pngs[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     result.stdout.fnmatch_lines(["*scaling report written*"])
+    assert {f.name for f in FORMATS} == {"markdown", "json", "plot"}  # a new format: write and check it here too
 
 
 def test_markdown_github_without_env_fails_the_run_cleanly(pytester, project, monkeypatch):
