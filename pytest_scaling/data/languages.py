@@ -336,7 +336,7 @@ class TopicSource(_DocumentLanguage):
     a seeded permutation of a Zipf distribution (exponent ``word_zipf``) over the content tokens. From the
     second content token on, with probability ``cache`` the token instead repeats the token at a uniformly
     drawn earlier position (a cache, or Polya urn: words recur within a document as in real text), so the
-    whole context pays: a document's own counts predict it better than its topic. A model must infer the
+    whole context pays: the document's own word counts add to what its topic tells. A model must infer the
     topic, count the context (attention) and know U_z: it learns the frequent topics first. The
     Bayes-optimal predictor is the exact posterior mixture over topics (``oracle_nll``); the floor is its
     mean loss on the validation documents (exact for that split; sampling error about 0.003) and lies
