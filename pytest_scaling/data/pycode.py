@@ -3,7 +3,7 @@
 tokenised once by a byte-level BPE of 512 tokens trained on them (``corpora/pycode.tokenizer.json``). The
 package ships the token ids, so every machine and Python version reads the same 4,577,545 tokens; the
 digest is checked on load. ``pycode:bytes`` is the same text byte-level (vocab 256, a NUL byte between
-files), decoded from the ids through the committed vocabulary. ``benchmarks/build_corpus.py`` rebuilds the
+files), decoded from the ids through the committed vocabulary. ``benchmarks/scripts/build_corpus.py`` rebuilds the
 files.
 
 Code is a text where copying pays (identifiers repeat within a file), context reaches far (a name is

@@ -15,7 +15,7 @@ the laws "cross". So a trend is claimed only when the data show one:
 
 The crossing itself is read off the two fitted laws (the first sign change of their gap between the
 smallest size and :data:`CROSSOVER_REACH` x the largest), with a 95% interval over paired bootstrap
-replicas of the two laws. Calibration on re-seeded references: ``benchmarks/measure_trend.py``.
+replicas of the two laws. Calibration on re-seeded references: ``benchmarks/scripts/measure_trend.py``.
 """
 
 from __future__ import annotations

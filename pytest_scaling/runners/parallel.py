@@ -5,7 +5,7 @@ as it finishes.
 
 On a CPU the runs of a ladder (sizes x seeds) are independent, and a tiny model keeps two cores busy
 badly, so two single-thread processes side by side train more tokens than one two-thread process
-(measured in ``docs/methodology.md``; whole sweeps with ``benchmarks/bench_workers.py``).
+(measured in ``docs/methodology.md``; whole sweeps with ``benchmarks/scripts/bench_workers.py``).
 So by default (``workers="auto"``) a sweep trains its cache misses on one worker process per core (at most
 :data:`MAX_AUTO_WORKERS`), each with ``cores // workers`` threads, largest run first, when
 

@@ -15,7 +15,7 @@ Recipe (every default can be overridden in :class:`TrainConfig`):
 * Learning-rate rule (:func:`default_lr`): DeepSeek LLM's ``eta = 0.3118 * C^-0.125``, C the training
   FLOPs (``"6N+attn"`` per token times tokens), capped at :data:`MAX_LR`, times ``sqrt(b / 16)`` for a
   batch of b < 16 sequences (the batch it was tuned at); checked against LR x0.5/x2 and batch x0.5/x2
-  per size by ``benchmarks/bench_recipe.py`` (``docs/workload.md``). Set ``lr`` to override.
+  per size by ``benchmarks/scripts/bench_recipe.py`` (``docs/workload.md``). Set ``lr`` to override.
 * Linear warmup over ``warmup`` (a fraction of the steps, at least one step), then cosine (or linear)
   decay to ``final_lr_ratio * lr``, reached exactly at the last step, i.e. at the token budget.
 * bf16 autocast on CUDA, fp32 on CPU (see :func:`pytest_scaling.training.hardware.resolve_precision`).

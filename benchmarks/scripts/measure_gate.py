@@ -1,6 +1,6 @@
 """Measure the gate on trained models: its false-positive rate and its power against known regressions.
 
-Run: ``python benchmarks/measure_gate.py [--part fp|all] [--seed-sets 20] [--regressions lr:0.2,context:6]
+Run: ``python benchmarks/scripts/measure_gate.py [--part fp|all] [--seed-sets 20] [--regressions lr:0.2,context:6]
 [--lr-grid 0.5,1,2]``.
 Prints figures; asserts nothing. Every run goes through the run cache (``.scaling/``), so an interrupted
 measurement resumes.
@@ -30,13 +30,14 @@ import warnings
 from dataclasses import replace
 from pathlib import Path
 
+import _suite_path  # noqa: F401  (benchmarks/ on sys.path)
 import numpy as np
 from suite import REFERENCE_SEEDS, SIZES, SWEEP
 from variants import short_context
 
 from pytest_scaling import Baseline, RunCache, ScalingGateError, SweepResult, assert_on_curve, run_sweep
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 REGRESSIONS = "lr:0.2,context:6"
 
 

@@ -1,5 +1,5 @@
 """Sweep runs on worker processes against one process (prints figures; no assertions):
-``python benchmarks/bench_workers.py``.
+``python benchmarks/scripts/bench_workers.py``.
 
 For each shape it trains ``--seeds`` seeds of the reference GPT at ``--tokens-per-param`` through a fresh
 run cache twice: ``workers=1`` (one after another in this process, all cores to each run) and ``workers=N``
@@ -7,7 +7,7 @@ run cache twice: ``workers=1`` (one after another in this process, all cores to 
 prints the aggregate tokens/s of both and their ratio, and the largest loss difference between the two
 (the thread count changes floating-point rounding, which training amplifies a little).
 
-Usage: python benchmarks/bench_workers.py [--shapes 16x1,32x2,64x2] [--seeds 4] [--tokens-per-param 100]
+Usage: python benchmarks/scripts/bench_workers.py [--shapes 16x1,32x2,64x2] [--seeds 4] [--tokens-per-param 100]
        [--workers N]   (default: the auto rule's count, one per core)
 """
 

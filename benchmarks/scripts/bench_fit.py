@@ -1,6 +1,6 @@
 """Fit-speed benchmark: the project's vectorised multi-start fit against a plain scipy loop.
 
-Run: ``python benchmarks/bench_fit.py [--slice K] [--repeats R]``. Prints figures; asserts nothing.
+Run: ``python benchmarks/scripts/bench_fit.py [--slice K] [--repeats R]``. Prints figures; asserts nothing.
 Data: Epoch AI's digitised Chinchilla points in ``../shared/data/`` (5 highest-loss rows dropped).
 The plain loop is what Epoch AI's notebook does: scipy L-BFGS-B with an analytic gradient from
 every one of Hoffmann's 4,500 starts; it is timed on every K-th start and scaled to the grid.
@@ -21,7 +21,7 @@ from pytest_scaling.fitting.fit import bootstrap, fit_chinchilla
 from pytest_scaling.fitting.laws import ChinchillaLaw
 from pytest_scaling.fitting.points import drop_highest, read_columns
 
-CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "svg_extracted_data.csv"
+CSV = Path(__file__).resolve().parents[3] / "shared" / "data" / "svg_extracted_data.csv"
 
 
 def plain_objective(theta, ln, ld, logy, delta=1e-3):

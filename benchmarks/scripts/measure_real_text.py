@@ -1,7 +1,7 @@
 """How many tokens per parameter real text needs at the shipped ladder's sizes before it behaves like a
 language-model scaling law: seeds that agree, attention that pays, depth that composes.
 
-Run: ``python benchmarks/measure_real_text.py [--data pycode,pycode:bytes] [--tpp 20,80,320]``.
+Run: ``python benchmarks/scripts/measure_real_text.py [--data pycode,pycode:bytes] [--tpp 20,80,320]``.
 Prints one row per (data, tokens per parameter, size); asserts nothing; every run goes through the run cache
 (``.scaling/``). Per size: the reference's loss for seeds 0 and 1 and their spread, and the loss of seed 0 of
 the reference without attention and of the ``h = block(x)`` bug (depth 2 only) relative to the reference's
@@ -16,13 +16,14 @@ import time
 import warnings
 from pathlib import Path
 
+import _suite_path  # noqa: F401  (benchmarks/ on sys.path)
 import variants
 from suite import SIZES
 from tabulate import tabulate
 
 from pytest_scaling import RunCache, run_sweep
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 STUDY_SIZES = [SIZES[1], SIZES[2]]  # w32-d1, w32-d2: one depth step at the same width
 
 

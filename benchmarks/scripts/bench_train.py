@@ -1,4 +1,4 @@
-"""Trainer speed benchmark (prints figures; no assertions): ``python benchmarks/bench_train.py``.
+"""Trainer speed benchmark (prints figures; no assertions): ``python benchmarks/scripts/bench_train.py``.
 
 For each shape it times, in this process:
 
@@ -20,7 +20,7 @@ time and by process CPU time / threads (robust when other processes share the co
 ``ATEN_CPU_CAPABILITY=avx2``): the peak and every kernel are then those of an AVX2 CPU, the class of CPU
 whose figures the MFU goals were set on (an AVX-512 CPU doubles the matmul peak, not the rest).
 
-Usage: python benchmarks/bench_train.py [--shapes 64x2:1048576,128x4:524288] [--repeats K] [--threads T]
+Usage: python benchmarks/scripts/bench_train.py [--shapes 64x2:1048576,128x4:524288] [--repeats K] [--threads T]
        [--device cpu|cuda] [--isa avx2] [--batch SEQS]   (on CUDA all run in bf16 autocast; MFU against
        the bf16 peak)
 """

@@ -6,29 +6,26 @@ backward pass, fingerprint, causality check), the causality check alone, and one
 size at the suite's budget, so the overhead reads as a share of a run. The trainer's own identity is
 computed once per process; its cold cost is printed too.
 
-    python benchmarks/bench_identity.py [--no-train]
+    python benchmarks/scripts/bench_identity.py [--no-train]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _suite_path  # noqa: F401  (benchmarks/ on sys.path)
+import torch
+from suite import SIZES, SWEEP
+from tabulate import tabulate
+from variants import no_attention, swiglu_rope
 
-import torch  # noqa: E402
-from suite import SIZES, SWEEP  # noqa: E402
-from tabulate import tabulate  # noqa: E402
-from variants import no_attention, swiglu_rope  # noqa: E402
-
-from pytest_scaling.data import get_source  # noqa: E402
-from pytest_scaling.runners import cache  # noqa: E402
-from pytest_scaling.training.causality import check_causal  # noqa: E402
-from pytest_scaling.training.identity import PROBE_SEED, PROBE_TOKENS, code_identity, probe_model  # noqa: E402
-from pytest_scaling.training.model import ModelSpec, resolve_factory  # noqa: E402
-from pytest_scaling.training.train import TrainConfig, train  # noqa: E402
+from pytest_scaling.data import get_source
+from pytest_scaling.runners import cache
+from pytest_scaling.training.causality import check_causal
+from pytest_scaling.training.identity import PROBE_SEED, PROBE_TOKENS, code_identity, probe_model
+from pytest_scaling.training.model import ModelSpec, resolve_factory
+from pytest_scaling.training.train import TrainConfig, train
 
 
 def timed(fn, *args) -> tuple[object, float]:

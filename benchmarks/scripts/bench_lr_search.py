@@ -2,7 +2,7 @@
 lower) against the reference, with and without ``lr_grid``; attention removed under the search; the cheap
 mode (search the smallest sizes, carry the choice up); re-seeded references under the search.
 
-Run: ``python benchmarks/bench_lr_search.py [--grid 0.25,0.5,1,2] [--reseeded 1]``. Prints figures; asserts
+Run: ``python benchmarks/scripts/bench_lr_search.py [--grid 0.25,0.5,1,2] [--reseeded 1]``. Prints figures; asserts
 nothing. Runs go through the run cache (``.scaling/``). Baselines are recorded in memory from the
 reference sweeps (seeds 0 and 1), never written.
 """
@@ -15,13 +15,14 @@ import time
 import warnings
 from pathlib import Path
 
+import _suite_path  # noqa: F401  (benchmarks/ on sys.path)
 from suite import REFERENCE_SEEDS, SIZES, SWEEP
 from variants import no_attention, reparametrised
 
 from pytest_scaling import Baseline, RunCache, ScalingGateError, assert_on_curve, run_sweep
 from pytest_scaling.gate.gate import compare
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def verdict(result, baseline: Baseline) -> str:

@@ -1,7 +1,7 @@
 """Paired against unpaired: how much of the seed noise a shared data order removes, and what gating on
 paired differences would gain.
 
-Run: ``python benchmarks/measure_pairing.py [--seed-sets 10] [--candidates reinit:1,context:6]``. Prints
+Run: ``python benchmarks/scripts/measure_pairing.py [--seed-sets 10] [--candidates reinit:1,context:6]``. Prints
 figures; asserts nothing. Every run goes through the run cache (``.scaling/``); the reference runs are those
 of ``measure_gate.py`` (seeds ``1000 + 2k`` and ``1001 + 2k``).
 
@@ -31,6 +31,7 @@ import math
 import sys
 import time
 
+import _suite_path  # noqa: F401  (benchmarks/ on sys.path)
 import numpy as np
 from measure_gate import ROOT, gate, pool, regressed_sweep, seed_pairs
 from scipy.stats import norm, t

@@ -1,7 +1,7 @@
 """Seed designs for the gate, on sweeps constructed from the trained noise: false alarms, power at a given mean
 gap, and the CPU-seconds each design costs.
 
-Run: ``python benchmarks/measure_design.py [--seed-sets 20] [--designs "2,2,2,2,2;4,2,2,2,2"] [--trials 300]
+Run: ``python benchmarks/scripts/measure_design.py [--seed-sets 20] [--designs "2,2,2,2,2;4,2,2,2,2"] [--trials 300]
 [--gap 0.01]``. Prints a table; asserts nothing.
 
 The truth at each size of the shipped ladder is the mean loss of the reference's trained runs with seeds
@@ -21,6 +21,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import _suite_path  # noqa: F401  (benchmarks/ on sys.path)
 import numpy as np
 from measure_gate import seed_pairs
 from scipy.stats import beta
@@ -31,7 +32,7 @@ from pytest_scaling import Baseline, RunCache, ScalingGateError, SweepResult, as
 from pytest_scaling.naming import size_label
 from pytest_scaling.runners.sweep import SizePoint
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def measured(sets: int, cache: RunCache) -> tuple[list[SizePoint], np.ndarray, np.ndarray, np.ndarray]:

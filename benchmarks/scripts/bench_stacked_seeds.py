@@ -1,4 +1,5 @@
-"""Several seeds as one stacked model (issue 3's stretch), measured: ``python benchmarks/bench_stacked_seeds.py``.
+"""Several seeds as one stacked model (issue 3's stretch), measured:
+``python benchmarks/scripts/bench_stacked_seeds.py``.
 
 For each shape it trains S seeds of the reference GPT two ways on the same batches, learning rate, grad
 clipping (per seed) and fused AdamW, for ``--steps`` steps:
@@ -16,7 +17,7 @@ seeds and 1.42x with 4; 32x2 1.09x; 64x2 0.98x; final losses equal within 7e-7. 
 at the tiny end) is not reached, and a ladder's wall time is spent at its largest sizes, where stacking
 gains nothing, so ``train()`` keeps one model per run.
 
-Usage: python benchmarks/bench_stacked_seeds.py [--shapes 16x1:16,32x2:16,64x2:32] [--seeds 2] [--steps 60]
+Usage: python benchmarks/scripts/bench_stacked_seeds.py [--shapes 16x1:16,32x2:16,64x2:32] [--seeds 2] [--steps 60]
 """
 
 from __future__ import annotations

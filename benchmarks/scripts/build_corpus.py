@@ -4,7 +4,7 @@ the SHA-256 of each relative path (so validation, the last 10%, is a random samp
 the alphabet), joined by a ``<|file|>`` token; a byte-level BPE of ``VOCAB`` tokens trained on them with
 the ``tokenizers`` package. Writes the tokenizer, the token ids (uint16 little-endian, xz) and the file list.
 
-    python benchmarks/build_corpus.py            # needs CPython 3.11.7 and `pip install tokenizers`
+    python benchmarks/scripts/build_corpus.py            # needs CPython 3.11.7 and `pip install tokenizers`
 
 The shipped sources never run this: they read the committed ids, identical on every machine."""
 
@@ -24,7 +24,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 VOCAB = 512
 SEPARATOR = "<|file|>"
 SKIP_DIRS = {"test", "tests", "idle_test", "encodings", "pydoc_data", "site-packages", "__pycache__", "turtledemo"}
-OUT = Path(__file__).resolve().parents[1] / "pytest_scaling" / "data" / "corpora"
+OUT = Path(__file__).resolve().parents[2] / "pytest_scaling" / "data" / "corpora"
 
 
 def stdlib_files(root: Path) -> list[str]:

@@ -1,6 +1,6 @@
 """Calibrate the report's trend sentence on the null: how often a re-seeded reference gets a trend claimed.
 
-Run: ``python benchmarks/measure_trend.py [--seed-sets 20] [--constructed 2000]``.
+Run: ``python benchmarks/scripts/measure_trend.py [--seed-sets 20] [--constructed 2000]``.
 Prints figures; asserts nothing. Trained runs go through the run cache (``.scaling/``; the same re-seeded
 references as ``measure_gate.py``, so one warms the other).
 
@@ -23,6 +23,7 @@ import warnings
 from dataclasses import replace
 from pathlib import Path
 
+import _suite_path  # noqa: F401  (benchmarks/ on sys.path)
 import numpy as np
 from suite import SIZES, SWEEP
 
@@ -30,7 +31,7 @@ from pytest_scaling import Baseline, RunCache, ScalingGateError, SweepResult, as
 from pytest_scaling.fitting.noise import fit_seed_noise
 from pytest_scaling.gate.gate import GateContext
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def trend(candidate: SweepResult, baseline: Baseline) -> str:

@@ -1,6 +1,6 @@
 """The Ray backend's overhead against the local backend, on a local Ray instance of this machine's cores.
 
-Run: ``python benchmarks/bench_ray.py [--tiny-runs 20]``. Prints figures; asserts nothing. Caches are fresh
+Run: ``python benchmarks/scripts/bench_ray.py [--tiny-runs 20]``. Prints figures; asserts nothing. Caches are fresh
 temporary directories, so every run trains. Two workloads, each trained by the local backend (one worker
 process per core, one thread each) and by Ray (one CPU, one thread per task):
 
@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 
+import _suite_path  # noqa: F401  (benchmarks/ on sys.path)
 from suite import REFERENCE_SEEDS, SIZES, SWEEP
 
 from pytest_scaling import RayBackend, RunCache, run_sweep

@@ -1,7 +1,7 @@
 """The verdict panel: architecture changes whose direction on real language models is published, each gated
 on the shipped ladder against the reference on every candidate workload, with its verdict.
 
-Run: ``python benchmarks/panel.py [--data pycode,topics] [--only NAME,...] [--markdown docs/panel.md]``.
+Run: ``python benchmarks/scripts/panel.py [--data pycode,topics] [--only NAME,...] [--markdown docs/panel.md]``.
 Prints one table per workload; asserts nothing. Every run goes through the run cache (``.scaling/``), so an
 interrupted panel resumes. The baseline of each workload is the reference GPT with the shipped seeds,
 recorded in memory (the reparametrised entry: both sides searched over ``LR_GRID``). Bugs train one seed
@@ -21,6 +21,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import _suite_path  # noqa: F401  (benchmarks/ on sys.path)
 import variants
 from suite import REFERENCE_SEEDS, SIZES, SWEEP, law_figures
 from tabulate import tabulate
@@ -36,7 +37,7 @@ from pytest_scaling import (
 )
 from pytest_scaling.gate.gate import compare
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LR_GRID = dict(lr_grid=[0.125, 0.25, 0.5, 1, 2], lr_search_sizes=2)  # the reparametrised entry's search
 BUG, NEUTRAL, BETTER = "worse (bug)", "neutral", "better"
 

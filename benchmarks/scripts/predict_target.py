@@ -1,6 +1,6 @@
 """Predict models nobody trained from the shipped ladder, then train them and compare.
 
-Run: ``python benchmarks/predict_target.py [--target-size 128x5] [--seeds 0,1] [--predict-only]``.
+Run: ``python benchmarks/scripts/predict_target.py [--target-size 128x5] [--seeds 0,1] [--predict-only]``.
 Prints figures; asserts nothing. Every run goes through the run cache (``.scaling/``): an interrupted
 measurement resumes, and the ladder's runs are the shipped suite's.
 
@@ -25,6 +25,7 @@ import warnings
 from dataclasses import replace
 from pathlib import Path
 
+import _suite_path  # noqa: F401  (benchmarks/ on sys.path)
 from suite import REFERENCE_SEEDS, SIZES, SWEEP
 from tabulate import tabulate
 
@@ -36,7 +37,7 @@ from pytest_scaling.training.identity import probe_model
 from pytest_scaling.training.model import ModelSpec, flops_per_token
 from pytest_scaling.training.train import COMPUTE_METHOD
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def per_token(size: dict, vocab: int) -> tuple[int, float]:

@@ -1,6 +1,6 @@
 """Check the trainer's per-size rules on the shipped ladder: no nearby learning rate or batch does better.
 
-Run: ``python benchmarks/bench_recipe.py [--seeds 0] [--workers auto]``. Prints a table; asserts nothing.
+Run: ``python benchmarks/scripts/bench_recipe.py [--seeds 0] [--workers auto]``. Prints a table; asserts nothing.
 For every size of ``suite.SIZES`` on the suite's data it trains the reference GPT with the default rules
 (batch from ``train.default_batch_tokens``, peak LR from ``train.default_lr`` scaled for the batch) and
 with four alternatives at the same token budget, so the same compute: the rule's LR x0.5 and x2 (at the
@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+import _suite_path  # noqa: F401  (benchmarks/ on sys.path)
 import numpy as np
 from suite import SIZES, SWEEP
 from tabulate import tabulate
@@ -23,7 +24,7 @@ from tabulate import tabulate
 from pytest_scaling import RunCache, run_sweep
 from pytest_scaling.naming import size_label
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 GOAL = 0.01  # no alternative may beat the rules by more than this share of the loss
 
 
