@@ -51,11 +51,6 @@ class LawFigures:
     def error(self) -> float:
         return self.predicted / self.observed - 1
 
-    @property
-    def holds(self) -> bool:
-        inside = self.lo <= self.observed <= self.hi
-        return self.falls and self.noise <= MAX_SEED_NOISE and abs(self.error) <= MAX_BACKTEST_ERROR and inside
-
     def text(self, loss) -> str:
         return (f"mean loss {' / '.join(f'{x:.4f}' for x in loss)}; pooled seed noise {100 * self.noise:.2f}% "
                 f"(goal <= {100 * MAX_SEED_NOISE:.0f}%); loss falls with every size: {'yes' if self.falls else 'NO'}; "
