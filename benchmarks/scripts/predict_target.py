@@ -1,11 +1,12 @@
 """Predict models nobody trained from the shipped ladder, then train them and compare.
 
-Run: ``python benchmarks/scripts/predict_target.py [--target-size 128x5] [--seeds 0,1] [--predict-only]``.
+Run: ``python benchmarks/scripts/predict_target.py [--target-size 128x5] [--seeds 0,1] [--predict-only]
+[--data SPEC]``.
 Prints figures; asserts nothing. Every run goes through the run cache (``.scaling/``): an interrupted
 measurement resumes, and the ladder's runs are the shipped suite's.
 
-* Ladder: the shipped sizes and seeds at 20 tokens per parameter (the committed baseline,
-  ``scaling_baselines/reference.json``), and for ``L(N, D)`` also its ``--extra-sizes`` smallest sizes
+* Ladder: the shipped sizes and seeds at 20 tokens per parameter (on the suite's data: the committed
+  baseline's runs), and for ``L(N, D)`` also its ``--extra-sizes`` smallest sizes
   (default 4: every size below the largest) at 5 and 80 tokens per parameter (``--extra-ratios``).
 * Targets: (a) the reference about 10x the ladder's largest in non-embedding parameters at 20 tokens per
   parameter (``--target-size``, WIDTHxDEPTH); (b) the ladder's largest size at 5 and at 80 tokens per
@@ -54,17 +55,19 @@ def main() -> int:
     parser.add_argument("--extra-ratios", default="5,80", help="tokens per parameter of the ladder's extra runs")
     parser.add_argument("--extra-sizes", type=int, default=4, help="how many of the smallest sizes train at them")
     parser.add_argument("--predict-only", action="store_true", help="print the predictions, train no target")
+    parser.add_argument("--data", default=SWEEP["data"], help="data spec of the ladder and the targets "
+                        "(default: the suite's; docs/prediction.md measured topics:cache=0)")
     args = parser.parse_args()
     start = time.perf_counter()
     cache = RunCache(ROOT / ".scaling")
     seeds = [int(s) for s in args.seeds.split(",")]
     ratios = [float(r) for r in args.extra_ratios.split(",")]
     width, depth = (int(v) for v in args.target_size.split("x"))
-    vocab = get_source(SWEEP["data"]).vocab_size
-    data = SWEEP["data"]
+    data = args.data
+    vocab = get_source(data).vocab_size
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        ladder = run_sweep("gpt", SIZES, seeds=REFERENCE_SEEDS, cache=cache, **SWEEP)
+        ladder = run_sweep("gpt", SIZES, seeds=REFERENCE_SEEDS, cache=cache, **{**SWEEP, "data": data})
         extra = [run_sweep("gpt", SIZES[: args.extra_sizes], seeds=REFERENCE_SEEDS, cache=cache, data=data,
                            tokens_per_param=r) for r in ratios]  # fmt: skip
     line = Baseline.load(ROOT / "scaling_baselines" / "reference.json")
