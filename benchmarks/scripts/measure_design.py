@@ -23,7 +23,7 @@ from pathlib import Path
 
 import _suite_path  # noqa: F401  (benchmarks/ on sys.path)
 import numpy as np
-from measure_gate import seed_pairs
+from measure_gate import pool, seed_pairs
 from scipy.stats import beta
 from suite import SIZES, SWEEP
 from tabulate import tabulate
@@ -37,17 +37,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def measured(sets: int, cache: RunCache) -> tuple[list[SizePoint], np.ndarray, np.ndarray, np.ndarray]:
     """The reference's points (shape, compute), and per size: mean loss, relative seed std, seconds per run."""
-    losses, seconds, points = [[] for _ in SIZES], [[] for _ in SIZES], None
+    pooled, seconds = None, [[] for _ in SIZES]
     for seeds in seed_pairs(sets):
         result = run_sweep("gpt", SIZES, seeds=seeds, cache=cache, **SWEEP)
-        points = result.points
-        for i, p in enumerate(result.points):
-            losses[i] += p.losses
+        pooled = pool(pooled, result)
+        specs = [p.spec for p in result.points]
         for run in result.runs:
-            seconds[[p.spec for p in result.points].index(run.spec)].append(run.seconds)
-    logs = [np.log(x) for x in losses]
-    return points, np.array([np.mean(x) for x in losses]), np.array([np.std(x, ddof=1) for x in logs]), \
-        np.array([np.mean(s) for s in seconds])  # fmt: skip
+            seconds[specs.index(run.spec)].append(run.seconds)
+    noise = [np.std(np.log(p.losses), ddof=1) for p in pooled.points]
+    return pooled.points, pooled.loss, np.array(noise), np.array([np.mean(s) for s in seconds])
 
 
 def constructed(points, truth, noise, design, shift, rng) -> SweepResult:
