@@ -1,6 +1,6 @@
 """Data specs (``"topics:topics=64"``, ``"text:PATH"``, ...) parsed into sources, cached per process.
 
-``SOURCES`` is the one table of spec kinds: each entry's syntax, what it is, and how it builds its source.
+``SOURCES`` is the one table of spec kinds: each entry's syntax and how it builds its source.
 The error for an unknown kind, the CLI's ``--data`` help and ``get_source``'s docs are read from it, so a
 new source family is one module in this package and one entry here. The table imports no source module
 (each builder imports its own), so reading the syntax costs nothing.
@@ -116,27 +116,26 @@ def _hf(rest: str, spec: str) -> DataSource:
 
 @dataclass(frozen=True)
 class SourceKind:
-    """One kind of data spec: its syntax, one line on what it is, and its builder ``(rest, spec) -> source``
-    (``rest``: the spec after ``kind:``)."""
+    """One kind of data spec: its syntax and its builder ``(rest, spec) -> source`` (``rest``: the spec after
+    ``kind:``)."""
 
     usage: str
-    summary: str
     build: Callable[[str, str], DataSource]
 
 
 SOURCES: dict[str, SourceKind] = {
-    "topics": SourceKind("topics[:k=v,...]", "documents on hidden topics whose words recur, with a known loss "
-                         "floor (the default; e.g. topics:topics=64,mix=0.5,cache=0)", _topics),
-    "synthetic": SourceKind("synthetic[:k=v,...]", "a Markov chain with copy spans and facts, with a known "
-                            "entropy (e.g. synthetic:copy=0.2,lags=8/16)", _synthetic),
-    "pycode": SourceKind("pycode[:bytes]", "CPython 3.11.7's standard library, frozen in the package, BPE 512 "
-                         "(pycode:bytes: byte level)", _pycode),
-    "stdlib": SourceKind("stdlib[:max_bytes=N]", "this Python's standard library, byte level (differs "
-                         "between Python versions)", _stdlib),
-    "text": SourceKind("text:PATH[:max_bytes=N]", "a text file or directory, byte level", _text),
-    "bin": SourceKind("bin:PATH:vocab=N[,dtype=uint16]", "a nanoGPT-style token file", _bin),
-    "hf": SourceKind("hf:PATH[:split][:column=text,vocab=N]", "a Hugging Face dataset saved to disk", _hf),
-}  # fmt: skip
+    # documents on hidden topics whose words recur, with a known loss floor (the default)
+    "topics": SourceKind("topics[:k=v,...]", _topics),
+    # a Markov chain with copy spans and facts, with a known entropy
+    "synthetic": SourceKind("synthetic[:k=v,...]", _synthetic),
+    # CPython 3.11.7's standard library frozen in the package, BPE 512 (pycode:bytes: byte level)
+    "pycode": SourceKind("pycode[:bytes]", _pycode),
+    # this Python's standard library, byte level (differs between Python versions)
+    "stdlib": SourceKind("stdlib[:max_bytes=N]", _stdlib),
+    "text": SourceKind("text:PATH[:max_bytes=N]", _text),  # a text file or directory, byte level
+    "bin": SourceKind("bin:PATH:vocab=N[,dtype=uint16]", _bin),  # a nanoGPT-style token file
+    "hf": SourceKind("hf:PATH[:split][:column=text,vocab=N]", _hf),  # a Hugging Face dataset saved to disk
+}
 
 
 def usage() -> str:
