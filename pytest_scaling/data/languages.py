@@ -426,6 +426,7 @@ class TopicSource(_DocumentLanguage):
         doc_ids = np.arange(first_doc, first_doc + n_docs, dtype=np.uint64) * np.uint64(length)
         x = np.empty((length, n_docs), dtype=np.int64)
         x[0] = self.bos
+        columns = np.arange(n_docs)
         for m in range(1, length):
             counters = (doc_ids + np.uint64(m)) * np.uint64(2)
             pick = _uniform(self.seed * 2, counters) < self.mix  # the topic component
@@ -438,7 +439,7 @@ class TopicSource(_DocumentLanguage):
             if self.cache and m >= 2:  # repeat the token at a uniformly drawn earlier position 1..m-1
                 repeat = _uniform(self.seed * 2 + _CACHE_KEY, counters) < self.cache
                 earlier = 1 + (_uniform(self.seed * 2 + _CACHE_KEY, counters + np.uint64(1)) * (m - 1)).astype(np.int64)
-                x[m] = np.where(repeat, x[earlier, np.arange(n_docs)], x[m])
+                x[m] = np.where(repeat, x[earlier, columns], x[m])
         return x.T.astype(_token_dtype(self.vocab_size))
 
     def oracle_nll(self, docs: np.ndarray, topic_known: bool = False) -> np.ndarray:
@@ -461,7 +462,7 @@ class TopicSource(_DocumentLanguage):
                 like = (1 - self.cache) * like + self.cache * (counts[rows, tok] / (m - 1))[:, None]
             counts[rows, tok] += 1
             if topic_known:
-                loss[:, m - 1] = -np.log(like[np.arange(n), z])
+                loss[:, m - 1] = -np.log(like[rows, z])
             else:
                 w = np.exp(log_post - log_post.max(axis=1, keepdims=True))
                 w /= w.sum(axis=1, keepdims=True)
