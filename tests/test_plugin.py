@@ -239,7 +239,9 @@ def test_update_re_records_only_from_the_test_that_recorded_the_baseline(pyteste
     make(more=CRIPPLED)  # a second test naming the same baseline
     result = run("--scaling-update")
     result.assert_outcomes(passed=2, failed=1)  # the crippled model is gated, not recorded
-    result.stdout.fnmatch_lines(["*_ test_crippled _*", "*ScalingGateError: sweep is off baseline 'reference'*"])
+    result.stdout.fnmatch_lines(["*_ test_crippled _*", "*ScalingGateError: sweep is off baseline 'reference'*",
+                                 "*re-recorded only by the test that recorded it: pytest --scaling --scaling-update "
+                                 "test_scaling.py::test_reference*"])  # fmt: skip
     stored = json.loads(path.read_text())
     assert stored["recorded_by"] == "test_scaling.py::test_reference" and "build_reference" in stored["factory"]
 

@@ -180,6 +180,16 @@ def _missing(name: str, path: Path, nodeid: str) -> str:
     return f"baseline {name!r} does not exist ({path}){known}{stop} To record it from this test: {command}"
 
 
+def _owner_hint(result: SweepResult, base: Baseline) -> str:
+    """Under ``--scaling-update``, for a test that compares with a baseline another test recorded: which test
+    re-records it (a failure here after an intended change needs that test run, not this one)."""
+    ctx = _context(result)
+    if not ctx.update or not base.recorded_by or base.recorded_by == ctx.nodeid:
+        return ""
+    return (f"\nbaseline {base.name!r} is re-recorded only by the test that recorded it: "
+            f"pytest --scaling --scaling-update {shlex.quote(base.recorded_by)}")
+
+
 def _owns(nodeid: str, path: Path) -> bool:
     """Whether the test ``nodeid`` may re-record the baseline at ``path`` under ``--scaling-update``: the
     test that recorded it may, and anyone may when either side is unknown (outside pytest, older files)."""
@@ -385,6 +395,17 @@ def _against(
     return base, comp, comp.bounds(1 - ALPHA / len(comp.rows))
 
 
+def judge_on_curve(comp: Comparison, rtol: float | None = None) -> bool:
+    """``assert_on_curve``'s rule (see the module docstring): sets each row's verdict and says whether the
+    comparison fails."""
+    for r, bound in zip(comp.rows, comp.bounds(1 - ALPHA / len(comp.rows)), strict=True):
+        worse = r.deviation > rtol if rtol is not None else r.z > bound
+        better = r.deviation < -rtol if rtol is not None else r.z < -bound
+        r.verdict = "DIVERGED" if r.diverged else "WORSE" if worse else "better" if better else "on curve"
+    combined_worse = rtol is None and comp.stouffer > norm.ppf(1 - ALPHA)
+    return any(r.verdict in ("WORSE", "DIVERGED") for r in comp.rows) or combined_worse
+
+
 def assert_on_curve(result: SweepResult, baseline: str | Baseline = "reference", rtol: float | None = None) -> None:
     """Fail unless every size's loss is on or below the baseline curve (within noise, or ``rtol``)."""
     __tracebackhide__ = True
@@ -393,12 +414,7 @@ def assert_on_curve(result: SweepResult, baseline: str | Baseline = "reference",
         return
     base, comp, z_size = against
     z_all = norm.ppf(1 - ALPHA)
-    for r, bound in zip(comp.rows, z_size, strict=True):
-        worse = r.deviation > rtol if rtol is not None else r.z > bound
-        better = r.deviation < -rtol if rtol is not None else r.z < -bound
-        r.verdict = "DIVERGED" if r.diverged else "WORSE" if worse else "better" if better else "on curve"
-    combined_worse = rtol is None and comp.stouffer > z_all
-    failed = any(r.verdict in ("WORSE", "DIVERGED") for r in comp.rows) or combined_worse
+    failed = judge_on_curve(comp, rtol)
     worst = max(comp.rows, key=lambda r: r.deviation)
     rule = f"rtol={rtol:g}" if rtol is not None else (
         f"noise-aware: size z > {_bound_text(z_size)} or combined z > {z_all:.2f}; "
@@ -409,7 +425,7 @@ def assert_on_curve(result: SweepResult, baseline: str | Baseline = "reference",
     _context(result).reports.append(_report(result, base, "on_curve", "failed" if failed else "passed",
                                             headline, comp))  # fmt: skip
     if failed:
-        _fail(f"sweep is {headline} [{rule}]\n{_table(comp.rows)}")
+        _fail(f"sweep is {headline} [{rule}]\n{_table(comp.rows)}{_owner_hint(result, base)}")
 
 
 def assert_beats_curve(result: SweepResult, baseline: str | Baseline = "reference", margin: float = 0.0) -> None:
@@ -430,7 +446,7 @@ def assert_beats_curve(result: SweepResult, baseline: str | Baseline = "referenc
     _context(result).reports.append(_report(result, base, "beats_curve", "failed" if failed else "passed",
                                             headline, comp, probability_better=probability))  # fmt: skip
     if failed:
-        _fail(f"sweep {headline}\n{_table(comp.rows)}")
+        _fail(f"sweep {headline}\n{_table(comp.rows)}{_owner_hint(result, base)}")
 
 
 def assert_exponent(result: SweepResult, baseline: str | Baseline = "reference", atol: float = 0.0) -> None:
