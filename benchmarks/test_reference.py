@@ -1,13 +1,22 @@
-"""The reference GPT's scaling curve: recorded as the committed baseline, backtested, checked against the
-language's known loss floor, and held to the shape of a real scaling law (monotone, low seed noise)."""
+"""The reference GPT's scaling curve: recorded as the committed baseline from eight seeds a size, re-trained
+with two (what a PR trains) and compared with it, backtested, checked against the language's known loss floor,
+and held to the shape of a real scaling law (monotone, low seed noise)."""
 
 import numpy as np
 import pytest
-from suite import MAX_BACKTEST_ERROR, MAX_SEED_NOISE, REFERENCE_SEEDS, SIZES, SWEEP, law_figures
+from suite import BASELINE_SEEDS, MAX_BACKTEST_ERROR, MAX_SEED_NOISE, REFERENCE_SEEDS, SIZES, SWEEP, law_figures
 
 from pytest_scaling import assert_on_curve, get_source
 from pytest_scaling.fitting.laws import CURVE_LAW
 from pytest_scaling.gate.baseline import fit_curve
+
+
+@pytest.mark.scaling
+def test_reference_baseline_is_recorded_from_eight_seeds(scaling_sweep, pytestconfig):
+    if not pytestconfig.getoption("scaling_update"):
+        pytest.skip(f"records baseline 'reference' from {len(BASELINE_SEEDS)} seeds a size under --scaling-update")
+    result = scaling_sweep("gpt", SIZES, seeds=BASELINE_SEEDS, **SWEEP)
+    assert_on_curve(result, baseline="reference")
 
 
 @pytest.mark.scaling
