@@ -1,17 +1,19 @@
 """Seed designs for the gate, on sweeps constructed from the trained noise: false alarms, power at a given mean
 gap, and the CPU-seconds each design costs.
 
-Run: ``python benchmarks/scripts/measure_design.py [--seed-sets 20] [--designs "2,2,2,2,2;4,2,2,2,2"] [--trials 300]
-[--gap 0.01]``. Prints a table; asserts nothing.
+Run: ``python benchmarks/scripts/measure_design.py [--seed-sets 20] [--designs "2,2,2,2,2;4,2,2,2,2"]
+[--baseline-seeds 8] [--trials 1000] [--gap 0.01]``. Prints a table; asserts nothing.
 
 The truth at each size of the shipped ladder is the mean loss of the reference's trained runs with seeds
 1000 .. 1000 + 2 * seed-sets - 1 (``measure_gate.py`` trains them; here they come from the run cache, and
 any missing one is trained), its noise the relative standard deviation of those runs, and a run's cost the
-mean wall seconds they took. A design gives the seeds at each size, the same on both sides. Each trial draws a
-baseline and a candidate from lognormal noise around the truth (the candidate times ``1 + gap`` at every size
-for power) and gates the candidate with ``assert_on_curve``: the gate's own statistics, on the measured
-noise, with the truth's departures from the gate's curve form included. A design's cost is the seconds of
-the candidate sweep (a PR trains that; the baseline is recorded once).
+mean wall seconds they took. A design gives the candidate's seeds at each size; the baseline has
+``--baseline-seeds`` at every size (0: the design's). Each trial draws a fresh baseline and a candidate from
+lognormal noise around the truth (the candidate times ``1 + gap`` at every size for power) and gates the
+candidate with ``assert_on_curve``'s statistics and rule (``judge_on_curve``), on the measured noise, with the
+truth's departures from the gate's curve form included. Trials are independent, so a count of false alarms bounds
+the rate (Clopper-Pearson). A design's cost is the seconds of the candidate sweep (a PR trains that; the
+baseline is recorded once).
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ import _suite_path  # noqa: F401  (benchmarks/ on sys.path)
 import numpy as np
 from measure_gate import pool, seed_pairs
 from scipy.stats import beta
-from suite import SIZES, SWEEP
+from suite import BASELINE_SEEDS, SIZES, SWEEP
 from tabulate import tabulate
 
-from pytest_scaling import Baseline, RunCache, ScalingGateError, SweepResult, assert_on_curve, run_sweep
+from pytest_scaling import Baseline, RunCache, SweepResult, run_sweep
+from pytest_scaling.gate.gate import compare, judge_on_curve
 from pytest_scaling.naming import size_label
 from pytest_scaling.runners.sweep import SizePoint
 
@@ -55,17 +58,12 @@ def constructed(points, truth, noise, design, shift, rng) -> SweepResult:
     return SweepResult("gpt@constructed", {"name": "constructed"}, {}, sized)
 
 
-def rate(points, truth, noise, design, shift, trials, rng) -> int:
-    """How many of ``trials`` candidates (truth x ``shift``) fail against baselines drawn alongside them (each
-    baseline is gated against by ``trials // 20`` candidates)."""
-    fails, per_baseline = 0, max(1, trials // 20)
-    for _ in range(trials // per_baseline):
-        baseline = Baseline.from_sweep("reference", constructed(points, truth, noise, design, 1.0, rng))
-        for _candidate in range(per_baseline):
-            try:
-                assert_on_curve(constructed(points, truth, noise, design, shift, rng), baseline)
-            except ScalingGateError:
-                fails += 1
+def rate(points, truth, noise, design, base_design, shift, trials, rng) -> int:
+    """How many of ``trials`` candidates (truth x ``shift``) fail, each against a baseline drawn with it."""
+    fails = 0
+    for _ in range(trials):
+        baseline = Baseline.from_sweep("reference", constructed(points, truth, noise, base_design, 1.0, rng))
+        fails += judge_on_curve(compare(constructed(points, truth, noise, design, shift, rng), baseline.curve))
     return fails
 
 
@@ -79,7 +77,9 @@ def main() -> int:
     parser.add_argument("--seed-sets", type=int, default=20, help="trained seed pairs that measure the noise")
     parser.add_argument("--designs", default="2,2,2,2,2;4,2,2,2,2;3,3,3,3,3;4,4,2,2,2;6,3,2,2,2",
                         help="seeds per size, ';' between designs")
-    parser.add_argument("--trials", type=int, default=300)
+    parser.add_argument("--baseline-seeds", type=int, default=len(BASELINE_SEEDS),
+                        help="the baseline's seeds at every size (0: the candidate's design)")
+    parser.add_argument("--trials", type=int, default=1000)
     parser.add_argument("--gap", type=float, default=0.01, help="the candidate's loss gap at every size, for power")
     args = parser.parse_args()
     with warnings.catch_warnings():
@@ -91,11 +91,12 @@ def main() -> int:
     rows = []
     for text in args.designs.split(";"):
         design = [int(n) for n in text.split(",")]
+        base_design = [args.baseline_seeds] * len(design) if args.baseline_seeds else design
         rng = np.random.default_rng(0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            false = rate(points, truth, noise, design, 1.0, args.trials, rng)
-            caught = rate(points, truth, noise, design, 1 + args.gap, args.trials, rng)
+            false = rate(points, truth, noise, design, base_design, 1.0, args.trials, rng)
+            caught = rate(points, truth, noise, design, base_design, 1 + args.gap, args.trials, rng)
         rows.append([text, f"{float(np.dot(design, seconds)):.0f}", f"{false} ({100 * false / args.trials:.1f}%)",
                      f"{100 * upper_bound(false, args.trials):.1f}%", f"{caught} ({100 * caught / args.trials:.0f}%)"])
         print(rows[-1], flush=True)
