@@ -65,7 +65,7 @@ def false_positives(baseline: Baseline, cache: RunCache, sets: int, sweep: dict)
         worst = max(p.loss / base_p - 1 for p, base_p in zip(result.points, baseline.curve.anchors[0], strict=True))
         print(f"  seeds {seeds}: {'FAILED' if failed else 'passed'} (worst size deviation {100 * worst:+.2f}%)",
               flush=True)  # fmt: skip
-    print(f"false positives: {fails} of {sets} re-seeded references failed ({100 * fails / sets:.1f}%; goal <= 5%)")
+    print(f"false positives: {fails} of {sets} re-seeded references failed ({100 * fails / sets:.1f}%; goal <= 1%)")
     return pooled
 
 
