@@ -327,7 +327,7 @@ def _progress(request: pytest.FixtureRequest, state: ScalingSession):
     xdist worker into the test's report, which the controller prints when the test's result arrives."""
     if not state.writer:
         return None
-    from .reports.render import progress_line
+    from .reports.terminal import progress_line
 
     worker = getattr(request.config, "workerinput", None)
     if worker is not None:
@@ -427,7 +427,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         return
     if not state.reports and not state.errors:
         return
-    from .reports.render import headline, terminal_lines
+    from .reports.summary import headline
+    from .reports.terminal import terminal_lines
 
     terminalreporter.section("scaling")
     for line in terminal_lines(state.reports):

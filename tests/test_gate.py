@@ -331,7 +331,9 @@ def test_a_loss_below_the_floor_by_less_than_its_standard_error_is_possible(tmp_
 
 
 def test_without_a_known_floor_an_implausible_gain_is_a_warning_in_every_report(tmp_path):
-    from pytest_scaling.reports.render import json_report, markdown, terminal_lines
+    from pytest_scaling.reports.json_report import json_report
+    from pytest_scaling.reports.markdown import markdown
+    from pytest_scaling.reports.terminal import terminal_lines
 
     reference = sweep(np.random.default_rng(0), tmp_path=tmp_path, update=True)
     assert_on_curve(reference, "reference")

@@ -139,5 +139,5 @@ def test_the_check_sees_the_imports_it_judges():
     targets = {(i.module, i.target) for i in ALL_IMPORTS}
     assert (f"{PACKAGE}.gate.gate", f"{PACKAGE}.runners.sweep") in targets  # from ..runners.sweep import X
     assert (f"{PACKAGE}.runners.sweep", f"{PACKAGE}.training.train") in targets  # from ..training import train
-    assert (f"{PACKAGE}.plugin", f"{PACKAGE}.reports.render") in targets  # inside a function
+    assert (f"{PACKAGE}.plugin", f"{PACKAGE}.reports.terminal") in targets  # inside a function
     assert (f"{PACKAGE}.fitting.fit", "numpy") in targets

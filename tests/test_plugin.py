@@ -17,7 +17,7 @@ import textwrap
 
 import pytest
 
-import pytest_scaling.reports.render  # noqa: F401
+import pytest_scaling.reports.terminal  # noqa: F401
 import pytest_scaling.runners.parallel  # noqa: F401
 from pytest_scaling.reports.formats import FORMATS
 from pytest_scaling.training.train import TrainConfig, train

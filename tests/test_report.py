@@ -19,19 +19,11 @@ import pytest
 from pytest_scaling import __version__
 from pytest_scaling.errors import ScalingError
 from pytest_scaling.gate.gate import GateContext, ScalingGateError, assert_on_curve, compute_multiplier
-from pytest_scaling.reports.render import (
-    MAX_MARKDOWN_BYTES,
-    by_test,
-    headline,
-    json_report,
-    markdown,
-    mermaid_chart,
-    terminal_lines,
-    verdict_of,
-    write_json,
-    write_markdown,
-    write_plots,
-)
+from pytest_scaling.reports.json_report import json_report, write_json
+from pytest_scaling.reports.markdown import MAX_MARKDOWN_BYTES, markdown, mermaid_chart, write_markdown
+from pytest_scaling.reports.plots import write_plots
+from pytest_scaling.reports.summary import by_test, headline, verdict_of
+from pytest_scaling.reports.terminal import terminal_lines
 from pytest_scaling.runners.sweep import SizePoint, SweepResult
 
 LAW = {"E": 2.381, "A": 72.14, "alpha": 0.1793}
@@ -241,7 +233,8 @@ def test_write_plots_without_matplotlib(monkeypatch, tmp_path):
 
 
 def test_import_loads_neither_torch_nor_matplotlib():
-    code = "import sys, pytest_scaling.reports.render; print(sorted({'torch', 'matplotlib'} & set(sys.modules)))"
+    code = ("import sys, pytest_scaling.reports.markdown, pytest_scaling.reports.json_report, "
+            "pytest_scaling.reports.terminal; print(sorted({'torch', 'matplotlib'} & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

@@ -35,19 +35,19 @@ class ReportFormat:
 
 
 def _markdown(reports: list[GateReport], path: str, metadata: dict) -> list[Path]:
-    from .render import write_markdown
+    from .markdown import write_markdown
 
     return [write_markdown(reports, path, metadata)]
 
 
 def _json(reports: list[GateReport], path: str, metadata: dict) -> list[Path]:
-    from .render import write_json
+    from .json_report import write_json
 
     return [write_json(reports, path, metadata)]
 
 
 def _plots(reports: list[GateReport], path: str, metadata: dict) -> list[Path]:
-    from .render import write_plots
+    from .plots import write_plots
 
     return write_plots(reports, path)
 

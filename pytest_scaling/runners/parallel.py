@@ -75,7 +75,7 @@ class Run:
 class RunProgress:
     """One run of a sweep finished training: ``done`` of ``total`` runs to train, and the estimated time left
     (the elapsed time per FLOP so far times the FLOPs still to train); rendered by
-    :func:`pytest_scaling.reports.render.progress_line`."""
+    :func:`pytest_scaling.reports.terminal.progress_line`."""
 
     done: int
     total: int
