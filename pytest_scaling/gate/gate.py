@@ -232,6 +232,11 @@ class Comparison:
         """Per size, the ``q`` quantile of its z's reference distribution (Student's t with its noise dof)."""
         return np.array([norm.ppf(q) if self.assumed_noise else t.ppf(q, r.noise_dof) for r in self.rows])
 
+    @property
+    def size_bounds(self) -> np.ndarray:
+        """Per size, the Bonferroni bound of the gate's per-size tests (``ALPHA / K`` each)."""
+        return self.bounds(1 - ALPHA / len(self.rows))
+
 
 def _inside(curve: Curve, compute: float) -> bool:
     """Whether ``compute`` lies within the baseline's measured sizes (0.1% tolerance at the ends)."""
@@ -383,22 +388,19 @@ def _table(rows: list[SizeRow]) -> str:
     return tabulate(body, headers=["size", "params", "FLOPs", "loss", "curve", "dev", "z", "verdict"])
 
 
-def _against(
-    result: SweepResult, baseline: str | Baseline, check: str
-) -> tuple[Baseline, Comparison, np.ndarray] | None:
-    """(baseline, comparison, per-size Bonferroni bounds), or None when this call recorded the baseline."""
+def _against(result: SweepResult, baseline: str | Baseline, check: str) -> tuple[Baseline, Comparison] | None:
+    """(baseline, comparison), or None when this call recorded the baseline."""
     __tracebackhide__ = True
     base = _load_or_record(result, baseline, check)
     if base is None:
         return None
-    comp = compare(result, base.curve)
-    return base, comp, comp.bounds(1 - ALPHA / len(comp.rows))
+    return base, compare(result, base.curve)
 
 
 def judge_on_curve(comp: Comparison, rtol: float | None = None) -> bool:
     """``assert_on_curve``'s rule (see the module docstring): sets each row's verdict and says whether the
     comparison fails."""
-    for r, bound in zip(comp.rows, comp.bounds(1 - ALPHA / len(comp.rows)), strict=True):
+    for r, bound in zip(comp.rows, comp.size_bounds, strict=True):
         worse = r.deviation > rtol if rtol is not None else r.z > bound
         better = r.deviation < -rtol if rtol is not None else r.z < -bound
         r.verdict = "DIVERGED" if r.diverged else "WORSE" if worse else "better" if better else "on curve"
@@ -412,12 +414,12 @@ def assert_on_curve(result: SweepResult, baseline: str | Baseline = "reference",
     against = _against(result, baseline, "on_curve")
     if against is None:
         return
-    base, comp, z_size = against
+    base, comp = against
     z_all = norm.ppf(1 - ALPHA)
     failed = judge_on_curve(comp, rtol)
     worst = max(comp.rows, key=lambda r: r.deviation)
     rule = f"rtol={rtol:g}" if rtol is not None else (
-        f"noise-aware: size z > {_bound_text(z_size)} or combined z > {z_all:.2f}; "
+        f"noise-aware: size z > {_bound_text(comp.size_bounds)} or combined z > {z_all:.2f}; "
         f"{seed_noise_text(_noise(comp), comp.rows)}")  # fmt: skip
     headline = (f"{'off' if failed else 'on'} baseline {base.name!r}: worst deviation "
                 f"{100 * worst.deviation:+.2f}% at {worst.label} (z {worst.z:+.2f}); combined z "
@@ -434,8 +436,8 @@ def assert_beats_curve(result: SweepResult, baseline: str | Baseline = "referenc
     against = _against(result, baseline, "beats_curve")
     if against is None:
         return
-    base, comp, z_size = against
-    for r, bound in zip(comp.rows, z_size, strict=True):
+    base, comp = against
+    for r, bound in zip(comp.rows, comp.size_bounds, strict=True):
         r.z_better = (math.log(1 - margin) - math.log(r.loss / r.predicted)) / r.sigma
         r.verdict = "DIVERGED" if r.diverged else "better" if r.z_better > bound else "not better"
     combined = comp.combined([r.z_better for r in comp.rows])
@@ -495,7 +497,7 @@ def compute_multiplier(result: SweepResult, baseline: str | Baseline = "referenc
     against = _against(result, baseline, "multiplier")
     if against is None:
         return None
-    base, comp, _ = against
+    base, comp = against
     lost = [r.label for r in comp.rows if not math.isfinite(r.loss)]
     if lost:
         _fail(f"no compute multiplier against {base.name!r}: every run diverged at {', '.join(lost)}")

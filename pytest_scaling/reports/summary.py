@@ -63,11 +63,11 @@ def si(x: float) -> str:
     return f"{x:g}"
 
 
-def pct(x: float) -> str:
+def _pct(x: float) -> str:
     return f"{100 * x:+.2f}%" if math.isfinite(x) else "diverged" if x > 0 else "n/a"
 
 
-def signed(x: float) -> str:
+def _signed(x: float) -> str:
     return f"{x:+.2f}" if math.isfinite(x) else "inf"
 
 
@@ -105,7 +105,7 @@ def size_table(report: GateReport, tablefmt: str, mark: bool = False) -> str:
         if searched:
             cells.append(_lr(row))
         if compared:
-            cells += [f"{row.predicted:.4f}", pct(row.deviation), signed(row.z), _multiplier(row)]
+            cells += [f"{row.predicted:.4f}", _pct(row.deviation), _signed(row.z), _multiplier(row)]
         body.append([*cells, verdict])
     align = ["left"] + ["right"] * (len(headers) - 2) + ["left"]
     return tabulate(body, headers=headers, tablefmt=tablefmt, disable_numparse=True, colalign=align)
@@ -132,7 +132,7 @@ def caption(report: GateReport) -> str:
     parts = [f"baseline '{report.baseline}' ({report.check})"]
     if report.compared:
         parts.append(seed_noise_text(noise, report.sizes))
-        parts.append(f"combined z {signed(report.combined_z)}")
+        parts.append(f"combined z {_signed(report.combined_z)}")
     parts.append(f"{report.runs} runs, {report.trained} trained now")
     if report.skipped:
         parts.append(f"{len(report.skipped)} sizes skipped by --scaling-max-params")
@@ -182,7 +182,7 @@ def _worst(reports: list[GateReport]) -> str:
     row, nodeid = max(rows, key=lambda item: -math.inf if math.isnan(item[0].deviation) else item[0].deviation)
     if math.isinf(row.deviation):
         return f"; {row.label} diverged (in {nodeid})"
-    return f"; worst deviation {pct(row.deviation)} ({row.label} in {nodeid})"
+    return f"; worst deviation {_pct(row.deviation)} ({row.label} in {nodeid})"
 
 
 def _recorded(reports: list[GateReport]) -> str:
