@@ -49,7 +49,7 @@ def test_backtest_predicts_the_largest_size(scaling_sweep):
 def test_fitted_floor_is_not_below_the_true_entropy(scaling_sweep):
     result = scaling_sweep("gpt", SIZES, seeds=REFERENCE_SEEDS, **SWEEP)
     curve = fit_curve(result.compute, [p.losses for p in result.points])
-    floor = get_source(SWEEP["data"]).floor_nats_per_token(result.points[0].spec["seq_len"])
+    floor = get_source(SWEEP["data"]).floor_nats_per_token(result.points[0].spec.seq_len)
     assert result.data["entropy_nats_per_token"] == pytest.approx(floor, abs=1e-4)  # recorded with the baseline
     E, (lo, hi) = curve.params["E"], np.percentile(CURVE_LAW.params(curve.samples)["E"], [2.5, 97.5])
     print(f"\nfitted E = {E:.4f} nats/token (95% CI {lo:.4f}..{hi:.4f}); loss floor of the language "

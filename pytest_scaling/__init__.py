@@ -3,7 +3,7 @@
 The fitting API (numpy/scipy only) is importable without torch; the training API loads torch
 lazily on first use, so the pytest plugin adds nothing to a test session that does not use it.
 The modules sit in layers that import only downward (``tests/test_layers.py``): the leaf utilities
-(``errors``, ``files``, ``naming``, ``values``), then the subpackages ``fitting``, ``data``, ``training``,
+(``errors``, ``files``, ``values``), then the subpackages ``fitting``, ``data``, ``training``,
 ``runners``, ``gate`` and ``reports``, then the product (``plugin``, ``cli`` and this module).
 No export shares its name with a submodule (``gate``, ``data``...): importing the submodule would shadow
 it. ``fit`` and ``train`` are not exported: use ``pytest_scaling.fitting.fit.fit`` or
@@ -33,14 +33,14 @@ _EXPORTS = {
     "isoflop": "fitting.allocation",
     "IsoFlop": "fitting.allocation",
     "read_columns": "fitting.points",
-    "ModelSpec": "training.model",
+    "ModelSpec": "training.spec",
     "ladder": "training.model",
     "get_source": "data",
     "TrainConfig": "training.train",
     "RunRecord": "training.train",
     "RunCache": "runners.cache",
     "train_cached": "runners.cache",
-    "SweepResult": "runners.sweep",
+    "SweepResult": "runners.records",
     "run_sweep": "runners.sweep",
     "RayBackend": "runners.ray_backend",
     "Baseline": "gate.baseline",

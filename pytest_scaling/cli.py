@@ -153,7 +153,7 @@ def _run_train(args) -> int:
     from .data import get_source
     from .runners.cache import RunCache, train_cached
     from .training.identity import probe_model
-    from .training.model import ModelSpec
+    from .training.spec import ModelSpec
     from .training.topology import launch_rank
     from .training.train import COMPUTE_METHOD, TrainConfig
 
@@ -237,8 +237,8 @@ def _run_predict(args) -> int:
         print(json.dumps({"baseline": base.name, **asdict(answer)}, indent=2))
         return 0
     where = ("beyond the largest trained size" if answer.reach > 1.001 else
-             "below the smallest trained size" if answer.reach * max(p["compute"] for p in base.points)
-             < min(p["compute"] for p in base.points) / 1.001 else "within the trained sizes")  # fmt: skip
+             "below the smallest trained size" if answer.reach * max(p.compute for p in base.points)
+             < min(p.compute for p in base.points) / 1.001 else "within the trained sizes")  # fmt: skip
     rows = [
         ["baseline, law", f"{base.name}, {answer.law}"],
         ["loss", f"{answer.loss:.4f} nats/token (95% interval {answer.lo:.4f} to {answer.hi:.4f})"],

@@ -27,9 +27,9 @@ def gpu(**kw) -> TrainConfig:
 
 def test_auto_picks_cuda_and_bf16_autocast():
     record = train("gpt", SPEC, TrainConfig(tokens=2**14, eval_tokens=4096), SRC)
-    assert record.config["device"] == "cuda" and record.device.startswith("cuda: ")
+    assert record.config.device == "cuda" and record.device.startswith("cuda: ")
     expected = "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    assert record.config["precision"] == expected == resolve_precision("auto", "cuda")
+    assert record.config.precision == expected == resolve_precision("auto", "cuda")
     assert math.isfinite(record.loss) and not record.diverged
     if peak_flops("cuda") is not None:  # a GPU of the datasheet table
         assert 0 < record.mfu < 1

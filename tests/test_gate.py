@@ -17,7 +17,8 @@ from pytest_scaling.gate.gate import (
     assert_on_curve,
     compute_multiplier,
 )
-from pytest_scaling.runners.sweep import SizePoint, SweepResult
+from pytest_scaling.runners.records import SizePoint, SweepResult
+from pytest_scaling.training.spec import ModelSpec
 
 COMPUTE = np.logspace(9, 13, 5)
 
@@ -29,7 +30,7 @@ def sweep(rng, *, shift=1.0, alpha=0.1, compute_factor=1.0, seeds=3, noise=0.004
     for i, C in enumerate(COMPUTE * compute_factor):
         true = np.broadcast_to(shift, 5)[i] * (1.5 + 30 * C**-alpha)
         losses = (true * np.exp(rng.normal(0, np.broadcast_to(noise, 5)[i], seeds))).tolist()
-        points.append(SizePoint(spec={"width": 16 * (i + 1), "depth": 1, "vocab_size": 64}, params=1000 * 4**i,
+        points.append(SizePoint(spec=ModelSpec(16 * (i + 1), 1, vocab_size=64), params=1000 * 4**i,
                                 total_params=2000 * 4**i, tokens=int(C / 6e4), compute=float(C), losses=losses))
     result = SweepResult("gpt@x", {"name": "synthetic", "hash": "h"}, {"lr": None}, points)
     result.context = GateContext(baselines_dir=tmp_path, **context) if tmp_path else None

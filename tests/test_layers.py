@@ -1,6 +1,6 @@
 """The package's layers import only downward, read from the source with ``ast`` (nothing is imported).
 
-Layers, lowest first: the leaf utilities (``errors``, ``files``, ``naming``, ``values``), ``fitting``,
+Layers, lowest first: the leaf utilities (``errors``, ``files``, ``values``), ``fitting``,
 ``data``, ``training``, ``runners``, ``gate``, ``reports``, and the product (``plugin``, ``cli`` and the
 package's ``__init__``). A module may import from its own layer or a lower one. Every import counts,
 inside functions and under ``TYPE_CHECKING`` too. ``__version__`` is a literal that the package's
@@ -11,6 +11,8 @@ the product's lazy exports.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +21,7 @@ PACKAGE = PACKAGE_DIR.name
 
 LAYERS = ["leaf", "fitting", "data", "training", "runners", "gate", "reports", "product"]
 PLACES = {  # top-level module or subpackage -> its layer; "" is the package's own __init__
-    "errors": "leaf", "files": "leaf", "naming": "leaf", "values": "leaf",
+    "errors": "leaf", "files": "leaf", "values": "leaf",
     "fitting": "fitting", "data": "data", "training": "training", "runners": "runners", "gate": "gate",
     "reports": "reports", "plugin": "product", "cli": "product", "": "product",
 }  # fmt: skip
@@ -128,6 +130,16 @@ def test_fitting_never_imports_torch():
     assert not wrong, "\n".join(wrong)
 
 
+def test_the_gate_and_the_reports_load_neither_torch_nor_matplotlib():
+    """Reading a baseline, judging records and rendering reports need no torch (``pytest-scaling predict``
+    starts fast) and no matplotlib until a plot is drawn; the records they read are torch-free too."""
+    modules = [m for m in MODULES if _layer(m) in ("gate", "reports")]
+    modules += [f"{PACKAGE}.runners.records", f"{PACKAGE}.training.spec"]
+    code = f"import sys, {', '.join(modules)}; print(sorted({{'torch', 'matplotlib'}} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", f"{out.strip()} loaded by importing {', '.join(modules)}"
+
+
 def test_lower_layers_never_import_pytest():
     wrong = [f"{imp.where()}: {imp.module} ({_layer(imp.module)}) imports pytest" for imp in ALL_IMPORTS
              if _layer(imp.module) in NO_PYTEST and imp.target.split(".")[0] in ("pytest", "_pytest")]  # fmt: skip
@@ -137,7 +149,7 @@ def test_lower_layers_never_import_pytest():
 def test_the_check_sees_the_imports_it_judges():
     """The resolver reads relative imports, imports inside functions, and submodules named in a from-import."""
     targets = {(i.module, i.target) for i in ALL_IMPORTS}
-    assert (f"{PACKAGE}.gate.gate", f"{PACKAGE}.runners.sweep") in targets  # from ..runners.sweep import X
+    assert (f"{PACKAGE}.gate.gate", f"{PACKAGE}.runners.records") in targets  # from ..runners.records import X
     assert (f"{PACKAGE}.runners.sweep", f"{PACKAGE}.training.train") in targets  # from ..training import train
     assert (f"{PACKAGE}.plugin", f"{PACKAGE}.reports.terminal") in targets  # inside a function
     assert (f"{PACKAGE}.fitting.fit", "numpy") in targets

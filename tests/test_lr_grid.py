@@ -13,7 +13,9 @@ from pytest_scaling.errors import ScalingDataError
 from pytest_scaling.gate.baseline import Baseline
 from pytest_scaling.gate.gate import GateContext, assert_on_curve
 from pytest_scaling.runners.cache import RunCache
-from pytest_scaling.runners.sweep import SizePoint, SweepResult, run_sweep
+from pytest_scaling.runners.records import SizePoint, SweepResult
+from pytest_scaling.runners.sweep import run_sweep
+from pytest_scaling.training.spec import ModelSpec
 
 SRC = "synthetic:docs=512,val_docs=64"
 SIZES = [dict(width=w, depth=d, seq_len=32) for w, d in ((16, 1), (16, 2), (32, 1))]
@@ -33,13 +35,13 @@ def test_each_size_takes_the_multiplier_best_on_the_selection_half(searched):
     assert len(searched.runs) == len(SIZES) * len(GRID)
     assert searched.trainer["lr_grid"] == GRID and "lr_multiplier" not in searched.trainer
     for point in searched.points:
-        chosen = [r for r in searched.runs if r.spec == point.spec and r.config["lr_multiplier"] == point.lr_multiplier]
+        chosen = [r for r in searched.runs if r.spec == point.spec and r.config.lr_multiplier == point.lr_multiplier]
         scores = {m: np.mean([r.loss_halves[0] for r in searched.runs
-                              if r.spec == point.spec and r.config["lr_multiplier"] == m]) for m in GRID}  # fmt: skip
+                              if r.spec == point.spec and r.config.lr_multiplier == m]) for m in GRID}  # fmt: skip
         assert point.lr_multiplier == min(scores, key=scores.get)
         assert point.lr_scores == [[m, pytest.approx(scores[m])] for m in GRID]
         assert point.losses == [r.loss_halves[1] for r in chosen]  # reported on the other half
-        assert point.lr == chosen[0].config["lr"]
+        assert point.lr == chosen[0].config.lr
 
 
 def test_halves_split_the_validation_loss(searched):
@@ -49,10 +51,10 @@ def test_halves_split_the_validation_loss(searched):
         # the standard error over windows: the halves' gap has a standard deviation of twice it ...
         assert 0 < run.loss_se < 0.05 and abs(run.loss_halves[0] - run.loss_halves[1]) < 8 * run.loss_se
     for point in searched.points:  # ... and a half's error, the one its reported losses carry, sqrt(2) x
-        chosen = [r for r in searched.runs if r.spec == point.spec and r.config["lr_multiplier"] == point.lr_multiplier]
+        chosen = [r for r in searched.runs if r.spec == point.spec and r.config.lr_multiplier == point.lr_multiplier]
         assert point.loss_se == [pytest.approx(math.sqrt(2) * r.loss_se) for r in chosen]
-        assert point.floor == get_source(SRC).floor_nats_per_token(point.spec["seq_len"]) < min(point.losses)
-    by_m = {r.config["lr_multiplier"]: r.config["lr"] for r in searched.runs if r.spec == searched.points[0].spec}
+        assert point.floor == get_source(SRC).floor_nats_per_token(point.spec.seq_len) < min(point.losses)
+    by_m = {r.config.lr_multiplier: r.config.lr for r in searched.runs if r.spec == searched.points[0].spec}
     assert by_m[4.0] == pytest.approx(16 * by_m[0.25])
 
 
@@ -81,7 +83,7 @@ def test_searched_against_unsearched_baseline_is_a_mismatch_that_says_how_to_fix
 
 
 def _sweep(multipliers, shift=1.0):
-    points = [SizePoint(spec={"width": 16 * (i + 1), "depth": 1, "vocab_size": 64}, params=1000 * 4**i,
+    points = [SizePoint(spec=ModelSpec(16 * (i + 1), 1, vocab_size=64), params=1000 * 4**i,
                         total_params=2000 * 4**i, tokens=10**5 * 4**i, compute=1e9 * 8**i,
                         losses=[shift * (3 + 8 ** -i) * f for f in (0.998, 1.002)], lr=1e-3 * m, lr_multiplier=m)
               for i, m in enumerate(multipliers)]  # fmt: skip

@@ -13,7 +13,8 @@ from pytest_scaling.errors import ScalingDataError
 from pytest_scaling.fitting.allocation import optimal_allocation
 from pytest_scaling.gate.baseline import Baseline
 from pytest_scaling.gate.predict import flops_per_param_token, predict_compute, predict_size
-from pytest_scaling.runners.sweep import SizePoint, SweepResult
+from pytest_scaling.runners.records import SizePoint, SweepResult
+from pytest_scaling.training.spec import ModelSpec
 
 CHINCHILLA = dict(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)  # Hoffmann et al.'s fit
 
@@ -28,7 +29,7 @@ def baseline(rng, sizes, noise=0.002, seeds=2, per_token=lambda N: 6.0 * N + 3e4
     for i, (N, D) in enumerate(sizes):
         C = per_token(N) * D
         true = loss(N, D, C)
-        points.append(SizePoint(spec={"width": 16 * (i + 1), "depth": 1, "vocab_size": 64}, params=int(N),
+        points.append(SizePoint(spec=ModelSpec(16 * (i + 1), 1, vocab_size=64), params=int(N),
                                 total_params=int(N) + 4096, tokens=int(D), compute=float(C),
                                 losses=list(true * np.exp(rng.normal(0, noise, seeds)))))  # fmt: skip
     return Baseline.from_sweep("reference", SweepResult("gpt@x", {"name": "synthetic"}, {"lr": None}, points))

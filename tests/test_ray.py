@@ -175,7 +175,7 @@ SIZES = [dict(width=16, depth=1, seq_len=32), dict(width=24, depth=1, seq_len=32
 def test_reference(scaling_sweep):
     result = scaling_sweep("gpt", SIZES, seeds=1, tokens_per_param=4, eval_tokens=1024, batch_tokens=512,
                            data="synthetic:docs=512,val_docs=64")
-    assert result.runs and all(r.config["threads"] == 1 for r in result.runs if not r.cached)
+    assert result.runs and all(r.config.threads == 1 for r in result.runs if not r.cached)
     assert_on_curve(result, baseline="reference")
 """
 

@@ -24,7 +24,8 @@ from pytest_scaling.reports.markdown import MAX_MARKDOWN_BYTES, markdown, mermai
 from pytest_scaling.reports.plots import write_plots
 from pytest_scaling.reports.summary import by_test, headline, verdict_of
 from pytest_scaling.reports.terminal import terminal_lines
-from pytest_scaling.runners.sweep import SizePoint, SweepResult
+from pytest_scaling.runners.records import SizePoint, SweepResult
+from pytest_scaling.training.spec import ModelSpec
 
 LAW = {"E": 2.381, "A": 72.14, "alpha": 0.1793}
 GOOD = "benchmarks/test_gpt.py::test_reseeded"
@@ -42,7 +43,7 @@ def sweep(nodeid, deviations, directory, **context):
     for i, dev in enumerate(deviations):
         flops = 2e9 * 10**i
         losses = [math.inf] * 2 if math.isinf(dev) else [float(law(flops)) * (1 + dev) * (1 + e) for e in SEED_NOISE]
-        points.append(SizePoint(spec={"width": 16 * (i + 1), "depth": i + 1, "vocab_size": 64}, params=3120 * 4**i,
+        points.append(SizePoint(spec=ModelSpec(16 * (i + 1), i + 1, vocab_size=64), params=3120 * 4**i,
                                 total_params=6000 * 4**i, tokens=62400 * 4**i, compute=flops, losses=losses,
                                 diverged=2 * math.isinf(dev)))  # fmt: skip
     result = SweepResult("gpt@x", {"name": "synthetic", "hash": "h"}, {"lr": None}, points)
@@ -230,13 +231,6 @@ def test_write_plots_without_matplotlib(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     with pytest.raises(ScalingError, match=r"--scaling-plot needs matplotlib: pip install 'pytest-scaling\[plot\]'"):
         write_plots([make_report(GOOD)], tmp_path)
-
-
-def test_import_loads_neither_torch_nor_matplotlib():
-    code = ("import sys, pytest_scaling.reports.markdown, pytest_scaling.reports.json_report, "
-            "pytest_scaling.reports.terminal; print(sorted({'torch', 'matplotlib'} & set(sys.modules)))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
 
 
 def test_extrapolated_sizes_are_marked_and_left_out_of_the_multiplier(tmp_path):

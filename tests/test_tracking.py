@@ -43,8 +43,8 @@ def test_curve_rows_carry_loss_learning_rate_and_the_validation_loss(runs):
     assert [tokens for tokens, _ in rows] == [int(t) for t, _ in record.curve]
     assert [v["train/loss"] for _, v in rows] == [loss for _, loss in record.curve]
     lrs = [v["train/lr"] for _, v in rows]
-    assert max(lrs) == pytest.approx(record.config["lr"], rel=0.02)  # the peak, after warmup
-    assert lrs[-1] == pytest.approx(record.config["lr"] * record.config["final_lr_ratio"])  # cosine's end
+    assert max(lrs) == pytest.approx(record.config.lr, rel=0.02)  # the peak, after warmup
+    assert lrs[-1] == pytest.approx(record.config.lr * record.config.final_lr_ratio)  # cosine's end
     assert rows[-1] == (record.tokens, rows[-1][1]) and rows[-1][1]["val/loss"] == record.loss
     assert all("val/loss" not in v for _, v in rows[:-1])
 
@@ -116,10 +116,10 @@ def test_each_run_is_logged_once_and_reads_back(runs, tmp_path, kind):
     assert all(r.cached for r in again.runs)  # served from the cache, logged from the curves stored with them
     assert tracker.log(again.runs) == 0  # each run once per experiment
     logged = READERS[kind](tracker.store, "exp-1")
-    names = {f"tests_test_x.py_test_ref/w{r.spec['width']}-d1-seed{r.seed}-lr1" for r in records}
+    names = {f"tests_test_x.py_test_ref/w{r.spec.width}-d1-seed{r.seed}-lr1" for r in records}
     assert set(logged) == names
     for record in records:
-        got = logged[f"tests_test_x.py_test_ref/w{record.spec['width']}-d1-seed{record.seed}-lr1"]
+        got = logged[f"tests_test_x.py_test_ref/w{record.spec.width}-d1-seed{record.seed}-lr1"]
         assert [step for step, _ in got["train/loss"]] == [int(t) for t, _ in record.curve]
         assert [v for _, v in got["train/loss"]] == pytest.approx([loss for _, loss in record.curve], rel=1e-6)
         assert got["val/loss"] == [(record.tokens, pytest.approx(record.loss, rel=1e-6))]

@@ -116,13 +116,13 @@ def test_record_contents_and_json_round_trip():
     assert record.compute == record.flops[COMPUTE_METHOD] == record.flops_per_token[COMPUTE_METHOD] * 8192
     assert 0 < record.non_embedding_params < record.params
     assert 0 < record.mfu < 1 and record.tokens_per_second > 0 and record.seconds > 0
-    steps = math.ceil(8192 / record.config["batch_tokens"])
+    steps = math.ceil(8192 / record.config.batch_tokens)
     every = max(1, steps // 20)  # ~curve_points: every steps // curve_points steps, and the last
     assert record.curve[-1][0] == 8192 and len(record.curve) == math.ceil(steps / every)
-    batch_seqs = record.config["batch_tokens"] // record.spec["seq_len"]
-    assert record.config["lr"] == default_lr(record.compute, batch_seqs) and record.config["device"] == "cpu"
-    assert record.config["precision"] == "fp32" and record.device.startswith("cpu")
-    assert record.data["name"] == "synthetic" and record.version and record.spec == SPEC.to_dict()
+    batch_seqs = record.config.batch_tokens // record.spec.seq_len
+    assert record.config.lr == default_lr(record.compute, batch_seqs) and record.config.device == "cpu"
+    assert record.config.precision == "fp32" and record.device.startswith("cpu")
+    assert record.data["name"] == "synthetic" and record.version and record.spec == SPEC
     assert RunRecord.from_json(record.to_json()) == record
     assert RunRecord.from_dict(json.loads(json.dumps(record.to_dict()))) == record
     with pytest.raises(ScalingDataError):

@@ -22,7 +22,6 @@ from suite import SIZES, SWEEP
 from tabulate import tabulate
 
 from pytest_scaling import RunCache, run_sweep
-from pytest_scaling.naming import size_label
 
 ROOT = Path(__file__).resolve().parents[2]
 GOAL = 0.01  # no alternative may beat the rules by more than this share of the loss
@@ -46,8 +45,8 @@ def main() -> int:
     rows, worst = [], -np.inf
     for size in SIZES:
         rule, runs = sweep_one(size, seeds, cache, workers)
-        config, seq_len = runs[0].config, runs[0].spec["seq_len"]
-        lr, batch_seqs = config["lr"], config["batch_tokens"] // seq_len
+        config, seq_len = runs[0].config, runs[0].spec.seq_len
+        lr, batch_seqs = config.lr, config.batch_tokens // seq_len
         cells = []
         for options in ({"lr": lr / 2}, {"lr": lr * 2}, {"batch_tokens": batch_seqs // 2 * seq_len},
                         {"batch_tokens": batch_seqs * 2 * seq_len}):  # fmt: skip
@@ -57,8 +56,8 @@ def main() -> int:
             loss, _ = sweep_one(size, seeds, cache, workers, **options)
             worst = max(worst, 1 - loss / rule)
             cells.append(f"{100 * (loss / rule - 1):+.2f}%")
-        rows.append([size_label(size), f"{runs[0].non_embedding_params:,}", batch_seqs,
-                     runs[0].tokens // config["batch_tokens"], f"{lr:.4f}", f"{rule:.4f}", *cells])  # fmt: skip
+        rows.append([runs[0].spec.label, f"{runs[0].non_embedding_params:,}", batch_seqs,
+                     runs[0].tokens // config.batch_tokens, f"{lr:.4f}", f"{rule:.4f}", *cells])  # fmt: skip
     print(tabulate(rows, headers=["size", "params", "batch (seqs)", "steps", "rule LR", "rule loss", "LR x0.5",
                                   "LR x2", "batch x0.5", "batch x2"], tablefmt="github"))  # fmt: skip
     print(f"\nseeds {seeds}, data {SWEEP['data']!r}; the best alternative beats the rules by {100 * worst:.2f}% "

@@ -139,13 +139,13 @@ def bench(width: int, depth: int, tokens: int, repeats: int, source, threads: in
     for _ in range(repeats):
         record, wall, cpu = timed(train, "gpt", spec, config, source)
         runs["train()"].append((wall, cpu))
-        batch, lr = record.config["batch_tokens"], record.config["lr"]
+        batch, lr = record.config.batch_tokens, record.config.lr
         for name, flush in (("plain loop", False), ("plain + FTZ", True)):
             _, wall, cpu = timed(plain_loop, spec, record.tokens, batch, lr, source, device, flush)
             runs[name].append((wall, cpu))
     peak = cpu_peak_flops(threads, refresh=True) if device == "cpu" else peak_flops(device)
     print(f"width {width}, depth {depth}, T 128: {record.non_embedding_params:,} non-embedding params, "
-          f"{record.tokens:,} tokens, batch {record.config['batch_tokens']} tokens, loss {record.loss:.4f}")
+          f"{record.tokens:,} tokens, batch {record.config.batch_tokens} tokens, loss {record.loss:.4f}")
     best = {}
     for name, times in runs.items():
         wall, cpu = min(t[0] for t in times), min(t[1] for t in times)

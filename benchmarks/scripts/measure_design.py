@@ -32,8 +32,7 @@ from tabulate import tabulate
 
 from pytest_scaling import Baseline, RunCache, SweepResult, run_sweep
 from pytest_scaling.gate.gate import compare, judge_on_curve
-from pytest_scaling.naming import size_label
-from pytest_scaling.runners.sweep import SizePoint
+from pytest_scaling.runners.records import SizePoint
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -86,7 +85,7 @@ def main() -> int:
         warnings.simplefilter("ignore", UserWarning)
         points, truth, noise, seconds = measured(args.seed_sets, RunCache(ROOT / ".scaling"))
     sizes = zip(points, truth, noise, seconds, strict=True)
-    print("per size: " + "; ".join(f"{size_label(p.spec)} loss {t:.4f} noise {100 * s:.2f}% {sec:.1f} s/run"
+    print("per size: " + "; ".join(f"{p.label} loss {t:.4f} noise {100 * s:.2f}% {sec:.1f} s/run"
                                    for p, t, s, sec in sizes))  # fmt: skip
     rows = []
     for text in args.designs.split(";"):

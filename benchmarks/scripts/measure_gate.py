@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import sys
 import time
 import warnings
@@ -86,10 +85,10 @@ def regressed_sweep(kind: str, value: float, seeds: list[int], reference: SweepR
                          **sweep)  # fmt: skip
     if "lr_grid" in sweep:
         raise SystemExit("an lr: regression under --lr-grid: the search undoes it; use context:W")
-    rule_lr = {json.dumps(r.spec, sort_keys=True): r.config["lr"] for r in reference.runs}
+    rule_lr = {r.spec: r.config.lr for r in reference.runs}
     points = []
     for size, ref in zip(SIZES, reference.points, strict=True):
-        lr = value * rule_lr[json.dumps(ref.spec, sort_keys=True)]
+        lr = value * rule_lr[ref.spec]
         points += run_sweep("gpt", [size], seeds=seeds, cache=cache, lr=lr, **SWEEP).points
     return replace(reference, points=points, runs=[])  # same trainer settings: the lr is the regression
 

@@ -33,9 +33,9 @@ from tabulate import tabulate
 from pytest_scaling import Baseline, RunCache, run_sweep
 from pytest_scaling.data import get_source
 from pytest_scaling.gate.predict import predict_size
-from pytest_scaling.naming import size_label
 from pytest_scaling.training.identity import probe_model
-from pytest_scaling.training.model import ModelSpec, flops_per_token
+from pytest_scaling.training.model import flops_per_token
+from pytest_scaling.training.spec import ModelSpec
 from pytest_scaling.training.train import COMPUTE_METHOD
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,7 +78,7 @@ def main() -> int:
     targets = []  # (name, size, tokens per parameter, [(law name, prediction)])
     big = dict(width=width, depth=depth)
     n_big, f_big = per_token(big, vocab)
-    targets.append((f"(a) {size_label(big)}, {n_big / ladder.points[-1].params:.1f}x the largest, 20 tok/param",
+    targets.append((f"(a) {ModelSpec(**big).label}, {n_big / ladder.points[-1].params:.1f}x the largest, 20 tok/param",
                     big, 20.0, [("L(C)", predict_size(line, n_big, 20.0 * n_big, f_big)),
                                 ("L(N, D)", predict_size(grid, n_big, 20.0 * n_big))]))  # fmt: skip
     n_top, _ = per_token(SIZES[-1], vocab)

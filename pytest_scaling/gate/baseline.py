@@ -17,6 +17,7 @@ with it as usual (see :mod:`pytest_scaling.gate.gate`).
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 import difflib
 import json
@@ -34,6 +35,7 @@ from ..fitting.fit import fit
 from ..fitting.laws import CURVE_LAW
 from ..fitting.noise import pooled_noise
 from ..fitting.solver import solve
+from ..runners.records import SizePoint, SweepResult
 
 FORMAT = 1
 N_BOOTSTRAP = 400
@@ -138,7 +140,7 @@ class Baseline:
     factory: str
     data: dict
     trainer: dict
-    points: list[dict]
+    points: list[SizePoint]
     seed: int = 0
     library_version: str = __version__
     created: str = ""
@@ -146,11 +148,11 @@ class Baseline:
     curve: Curve | None = field(default=None, repr=False)
 
     @classmethod
-    def from_sweep(cls, name: str, sweep, *, seed: int = 0, recorded_by: str = "") -> Baseline:
-        points = [p.to_dict() for p in sweep.points]
+    def from_sweep(cls, name: str, sweep: SweepResult, *, seed: int = 0, recorded_by: str = "") -> Baseline:
+        points = copy.deepcopy(sweep.points)  # the baseline's own: later edits to the sweep leave it alone
         created = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
         base = cls(name, sweep.factory, sweep.data, sweep.trainer, points, seed, __version__, created, recorded_by)
-        base.curve = fit_curve([p["compute"] for p in points], [p["losses"] for p in points], seed=seed)
+        base.curve = _fit_points(points, seed)
         return base
 
     def to_dict(self) -> dict:
@@ -168,7 +170,7 @@ class Baseline:
             "factory": self.factory,
             "data": self.data,
             "trainer": self.trainer,
-            "points": [{**p, "losses": [x if math.isfinite(x) else None for x in p["losses"]]} for p in self.points],
+            "points": [_point_json(p) for p in self.points],
             "law": {"form": CURVE_LAW.formula, "params": curve.params if curve else {}, "ci95": ci},
             "noise": {"relative_seed_std": None if curve is None or math.isnan(curve.noise) else curve.noise,
                       "dof": curve.noise_dof if curve else 0},
@@ -189,12 +191,12 @@ class Baseline:
             d = json.loads(path.read_text())
             if d.get("format") != FORMAT:
                 raise ValueError(f"unknown format {d.get('format')!r} (this version reads {FORMAT})")
-            points = [{**p, "losses": [math.inf if x is None else x for x in p["losses"]]} for p in d["points"]]
+            points = [SizePoint.from_dict({**p, "losses": [math.inf if x is None else x for x in p["losses"]]})
+                      for p in d["points"]]  # fmt: skip
             base = cls(d["name"], d["factory"], d["data"], d["trainer"], points,
                        d["bootstrap"]["seed"], d["library_version"], d.get("created", ""),
                        d.get("recorded_by", ""))  # fmt: skip
-            base.curve = fit_curve([p["compute"] for p in base.points], [p["losses"] for p in base.points],
-                                   seed=base.seed)  # fmt: skip
+            base.curve = _fit_points(points, base.seed)
         except (OSError, ValueError, KeyError, TypeError, ScalingDataError) as exc:
             raise BaselineError(
                 f"baseline file {path} is corrupt or unreadable ({type(exc).__name__}: {exc}); "
@@ -211,19 +213,30 @@ class Baseline:
             return ""
         return owner if isinstance(owner, str) else ""
 
-    def differences(self, sweep) -> list[str]:
+    def differences(self, sweep: SweepResult) -> list[str]:
         """What makes ``sweep`` incomparable with this baseline (empty when compatible)."""
         out = []
         if self.data != sweep.data:
             keys = sorted(k for k in set(self.data) | set(sweep.data) if self.data.get(k) != sweep.data.get(k))
             out += [f"data {k}: baseline {self.data.get(k)!r}, run {sweep.data.get(k)!r}" for k in keys]
-        vocab = {p["spec"]["vocab_size"] for p in self.points}, {p.spec["vocab_size"] for p in sweep.points}
+        vocab = {p.spec.vocab_size for p in self.points}, {p.spec.vocab_size for p in sweep.points}
         if vocab[0] != vocab[1]:
             out.append(f"tokenizer vocab_size: baseline {sorted(vocab[0])}, run {sorted(vocab[1])}")
         keys = sorted(k for k in set(self.trainer) | set(sweep.trainer) if self.trainer.get(k) != sweep.trainer.get(k))
         out += [f"trainer {k}: baseline {self.trainer.get(k)!r}, run {sweep.trainer.get(k)!r}"
                 + (_LR_GRID_HINT if k == "lr_grid" else "") for k in keys]  # fmt: skip
         return out
+
+
+def _fit_points(points: list[SizePoint], seed: int) -> Curve:
+    return fit_curve([p.compute for p in points], [p.losses for p in points], seed=seed)
+
+
+def _point_json(point: SizePoint) -> dict:
+    """A point as the file stores it: non-finite losses as ``null`` (strict JSON)."""
+    d = point.to_dict()
+    finite = {k: d[k] if math.isfinite(d[k]) else None for k in ("loss", "loss_std")}
+    return {**d, **finite, "losses": [x if math.isfinite(x) else None for x in d["losses"]]}
 
 
 def names_hint(name: str, directory: Path) -> str:

@@ -44,7 +44,8 @@ from scipy.stats import norm, t
 from ..errors import ScalingError
 from ..fitting.laws import CURVE_LAW
 from ..fitting.noise import ASSUMED_NOISE, SeedNoise, fit_seed_noise
-from ..runners.sweep import SweepResult
+from ..runners.records import SweepResult
+from ..training.spec import ModelSpec
 from .baseline import Baseline, BaselineError, Curve, fit_curve, names_hint
 from .crossover import crossover
 from .records import Crossover, GateReport, Noise, PlotData, SizeRow, seed_noise_text
@@ -323,7 +324,7 @@ def _noise(comparison: Comparison) -> Noise:
 def _tuning_warnings(rows: list[SizeRow], base: Baseline) -> list[str]:
     """Set each row's ``baseline_lr_multiplier`` (the baseline's choice at the same shape, both searched with
     lr_grid); one warning when they differ by ``LR_DISAGREEMENT`` or more at some size."""
-    chosen = {_shape_key(p["spec"]): p.get("lr_multiplier") for p in base.points}
+    chosen = {_shape_key(p.spec): p.lr_multiplier for p in base.points}
     apart = []
     for row in rows:
         row.baseline_lr_multiplier = chosen.get(_shape_key(row.spec))
@@ -355,8 +356,9 @@ def _implausible_warnings(rows: list[SizeRow], base: Baseline) -> list[str]:
     return out
 
 
-def _shape_key(spec: dict) -> tuple:
-    return tuple(sorted((k, v) for k, v in spec.items() if k != "vocab_size"))
+def _shape_key(spec: ModelSpec) -> tuple:
+    """The shape without its vocabulary (a baseline on another tokenizer has the same shapes)."""
+    return tuple(sorted((k, v) for k, v in spec.to_dict().items() if k != "vocab_size"))
 
 
 def _report(result: SweepResult, base: Baseline, check: str, verdict: str, message: str,

@@ -75,13 +75,13 @@ def resolve(baseline: str, directory: str | Path = "scaling_baselines") -> Path:
 
 def _runs(base: Baseline) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every finite run: (N, D, loss)."""
-    rows = [(p["params"], p["tokens"], x) for p in base.points for x in p["losses"] if math.isfinite(x)]
+    rows = [(p.params, p.tokens, x) for p in base.points for x in p.losses if math.isfinite(x)]
     return tuple(np.array(v, float) for v in zip(*rows, strict=True))
 
 
 def _ratios(base: Baseline) -> np.ndarray:
     """Tokens per non-embedding parameter of each size."""
-    return np.array([p["tokens"] / p["params"] for p in base.points], float)
+    return np.array([p.tokens / p.params for p in base.points], float)
 
 
 def _widen(point: float, lo: float, hi: float, n: int, noise: float) -> tuple[float, float]:
@@ -94,12 +94,12 @@ def _widen(point: float, lo: float, hi: float, n: int, noise: float) -> tuple[fl
 
 
 def _seeds(base: Baseline) -> int:
-    return min(sum(math.isfinite(x) for x in p["losses"]) for p in base.points)
+    return min(sum(math.isfinite(x) for x in p.losses) for p in base.points)
 
 
 def _noise(base: Baseline) -> SeedNoise:
     """The baseline's seed-noise model (:func:`pytest_scaling.fitting.noise.fit_seed_noise`)."""
-    return fit_seed_noise([p["compute"] for p in base.points], [p["losses"] for p in base.points])
+    return fit_seed_noise([p.compute for p in base.points], [p.losses for p in base.points])
 
 
 def _noise_at(noise: SeedNoise, compute) -> np.ndarray:
@@ -114,8 +114,8 @@ def _assumed(noise: SeedNoise) -> tuple[str, ...]:
 def flops_per_param_token(base: Baseline, params: float) -> float:
     """FLOPs per non-embedding parameter per token at ``params``: ``6 + k N^-g`` fitted to the baseline's sizes
     (log-linear in ``log(C / (N D) - 6)``), 6 where they leave nothing above 6."""
-    N = np.array([p["params"] for p in base.points], float)
-    extra = np.array([p["compute"] / (p["params"] * p["tokens"]) for p in base.points]) - 6.0
+    N = np.array([p.params for p in base.points], float)
+    extra = np.array([p.compute / (p.params * p.tokens) for p in base.points]) - 6.0
     keep = extra > 0
     if keep.sum() < 2:
         return 6.0 + (float(extra[keep][0]) if keep.any() else 0.0)
@@ -124,7 +124,7 @@ def flops_per_param_token(base: Baseline, params: float) -> float:
 
 
 def _reach(base: Baseline, compute: float) -> float:
-    return compute / max(p["compute"] for p in base.points)
+    return compute / max(p.compute for p in base.points)
 
 
 def _along_line(base: Baseline, compute: float, params=None, tokens=None, notes=()) -> Prediction:
@@ -224,8 +224,8 @@ def predict_compute(base: Baseline, compute: float) -> Prediction:
 def _on_grid(base: Baseline, point: float, lo: float, hi: float, N: float, D: float, *notes: str) -> Prediction:
     """An L(N, D) prediction: the bootstrap interval widened (:func:`_widen`) by one run's seed noise, read
     at the measured compute that ``6 N D`` corresponds to relative to the largest trained size."""
-    reach = N * D / max(p["params"] * p["tokens"] for p in base.points)
+    reach = N * D / max(p.params * p.tokens for p in base.points)
     noise = _noise(base)
-    run_noise = float(_noise_at(noise, reach * max(p["compute"] for p in base.points)))
+    run_noise = float(_noise_at(noise, reach * max(p.compute for p in base.points)))
     lo, hi = _widen(point, lo, hi, _seeds(base), run_noise)
     return Prediction("L(N, D)", point, lo, hi, 6.0 * N * D, N, D, reach, (*notes, *_assumed(noise)))

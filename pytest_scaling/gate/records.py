@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
+from ..training.spec import ModelSpec
+
 
 @dataclass
 class SizeRow:
     """One candidate size against the baseline curve (losses in nats/token, compute in FLOPs)."""
 
     label: str
-    spec: dict
+    spec: ModelSpec
     params: int  # non-embedding parameters
     tokens: int
     flops: float  # training compute C
@@ -127,7 +129,7 @@ class GateReport:
     def from_dict(cls, d: dict) -> GateReport:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in d.items() if k in known}
-        values["sizes"] = [SizeRow(**row) for row in d["sizes"]]
+        values["sizes"] = [SizeRow(**{**row, "spec": ModelSpec.from_dict(row["spec"])}) for row in d["sizes"]]
         values["noise"] = Noise(**d["noise"])
         values["plot"] = PlotData(**d["plot"]) if d.get("plot") else None
         values["crossover"] = Crossover(**d["crossover"]) if d.get("crossover") else None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import textwrap
 
 from ..gate.records import GateReport
-from ..naming import size_label
 from .summary import (
     by_test,
     caption,
@@ -25,7 +24,7 @@ def progress_line(event) -> str:
     """One trained run of a sweep (a :class:`~pytest_scaling.runners.parallel.RunProgress`), e.g.
     ``[3/10] w32-d1 seed 1  loss 3.6585  41k tok/s  4.1 s  ETA 0:52``."""
     r, eta = event.record, int(round(event.eta_seconds))
-    return (f"[{event.done}/{event.total}] {size_label(r.spec)} seed {r.seed}  loss {r.loss:.4f}  "
+    return (f"[{event.done}/{event.total}] {r.spec.label} seed {r.seed}  loss {r.loss:.4f}  "
             f"{si(round(r.tokens_per_second))} tok/s  {r.seconds:.1f} s  ETA {eta // 60}:{eta % 60:02d}")
 
 

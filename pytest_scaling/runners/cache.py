@@ -32,7 +32,7 @@ from .. import __version__
 from ..data import DataSource, get_source
 from ..files import atomic_write
 from ..training.identity import code_identity, probe_model
-from ..training.model import ModelSpec
+from ..training.spec import ModelSpec
 from ..training.topology import launch_world_size
 from ..training.train import RunRecord, TrainConfig, train
 

@@ -46,7 +46,7 @@ from typing import Protocol
 from ..data import DataSource
 from ..errors import ScalingDataError, ScalingError, raise_warnings, run_catching_warnings
 from ..training.hardware import available_cores
-from ..training.model import ModelSpec
+from ..training.spec import ModelSpec
 from ..training.topology import launch_world_size
 from ..training.train import RunRecord, TrainConfig
 from .cache import RunCache, train_cached

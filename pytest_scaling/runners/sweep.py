@@ -6,21 +6,22 @@ import functools
 import math
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
 from ..data import DataSource, get_source
 from ..errors import ScalingDataError
-from ..naming import size_label
 from ..training import train
 from ..training.identity import code_identity, probe_model
-from ..training.model import LadderRung, ModelSpec, flops_per_token, resolve_factory
+from ..training.model import LadderRung, flops_per_token, resolve_factory
+from ..training.spec import ModelSpec
 from ..training.train import COMPUTE_METHOD, RunRecord, TrainConfig
 from ..values import multipliers, positive_number
 from .cache import RunCache
 from .parallel import Run, RunProgress, train_runs
 from .ray_backend import RayBackend
+from .records import SizePoint, SweepResult
 from .tracking import Tracking, default_directory
 
 #: Config fields that do not make two runs' curves incomparable (budget, seed, where and how fast).
@@ -29,88 +30,6 @@ _PER_RUN_FIELDS = ("tokens", "seed", "device", "threads", "lr_multiplier")
 
 class NothingToTrain(ScalingDataError):
     """``max_params`` excludes every size of a sweep (the pytest plugin skips the test with this reason)."""
-
-
-@dataclass
-class SizePoint:
-    """One model size: its shape and budget, and the final losses of its seeds (nats/token)."""
-
-    spec: dict
-    params: int  # non-embedding parameters N
-    total_params: int
-    tokens: int
-    compute: float  # training FLOPs C ("6N+attn" per token x tokens)
-    losses: list[float]
-    diverged: int = 0
-    lr: float | None = None  # the peak learning rate of the size's runs (None: it differs between seeds)
-    lr_multiplier: float | None = None  # with lr_grid: the multiplier of the rule chosen for this size
-    lr_scores: list[list[float]] | None = None  # with lr_grid: [multiplier, mean selection-half loss] per value
-    loss_se: list[float | None] | None = None  # per seed, the standard error of its loss over validation windows
-    floor: float | None = None  # the best loss any model can reach on the size's windows, where the data knows it
-
-    @property
-    def loss(self) -> float:
-        """Mean loss over the seeds that did not diverge (inf when all diverged)."""
-        finite = [x for x in self.losses if math.isfinite(x)]
-        return float(np.mean(finite)) if finite else math.inf
-
-    @property
-    def loss_std(self) -> float:
-        """Sample standard deviation over seeds (0 with one seed)."""
-        finite = [x for x in self.losses if math.isfinite(x)]
-        return float(np.std(finite, ddof=1)) if len(finite) > 1 else 0.0
-
-    @property
-    def label(self) -> str:
-        return size_label(self.spec)
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "loss": self.loss, "loss_std": self.loss_std}
-
-
-@dataclass
-class SweepResult:
-    """What a sweep measured: per size the mean and spread over seeds, plus every run record."""
-
-    factory: str
-    data: dict
-    trainer: dict
-    points: list[SizePoint]
-    skipped: list[dict] = field(default_factory=list)
-    runs: list[RunRecord] = field(default_factory=list, repr=False)
-    context: object = field(default=None, repr=False, compare=False)  # set by the pytest plugin
-
-    @property
-    def params(self) -> np.ndarray:
-        return np.array([p.params for p in self.points], float)
-
-    @property
-    def compute(self) -> np.ndarray:
-        return np.array([p.compute for p in self.points], float)
-
-    @property
-    def loss(self) -> np.ndarray:
-        return np.array([p.loss for p in self.points], float)
-
-    @property
-    def trained(self) -> int:
-        """Runs trained now (not served from the cache)."""
-        return sum(not r.cached for r in self.runs)
-
-    def to_dict(self) -> dict:
-        return {
-            "factory": self.factory,
-            "data": self.data,
-            "trainer": self.trainer,
-            "points": [p.to_dict() for p in self.points],
-            "skipped": self.skipped,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict) -> SweepResult:
-        names = {f.name for f in fields(SizePoint)}
-        points = [SizePoint(**{k: v for k, v in p.items() if k in names}) for p in d["points"]]
-        return cls(d["factory"], d["data"], d["trainer"], points, d.get("skipped", []))
 
 
 def trainer_settings(config: TrainConfig, environment: TrainConfig | None = None) -> dict:
@@ -320,7 +239,7 @@ def _settings(trainer_options: dict, ran: RunRecord, grid: list[float] | None, l
     """The sweep's trainer settings, with device and precision as resolved where ``ran`` trained (a Ray
     cluster's GPUs)."""
     config = TrainConfig(tokens=1, **trainer_options)
-    environment = replace(config, device=ran.config["device"], precision=ran.config["precision"])
+    environment = replace(config, device=ran.config.device, precision=ran.config.precision)
     return {**trainer_settings(config, environment), "lr_grid": grid, "lr_search_sizes": lr_search_sizes}
 
 
@@ -368,12 +287,12 @@ def _size_point(records: list[RunRecord], grid: list[float] | None, n_seeds: int
         best = min(range(len(grid)), key=lambda i: (scores[i][1], abs(math.log(grid[i]))))  # ties: nearest to 1
         chosen = by_multiplier[best]
     first = chosen[0]
-    lrs = {r.config["lr"] for r in chosen}
+    lrs = {r.config.lr for r in chosen}
     return SizePoint(
         spec=first.spec, params=first.non_embedding_params, total_params=first.params, tokens=first.tokens,
         compute=first.compute, losses=[r.loss_halves[1] if grid else r.loss for r in chosen],
         diverged=sum(r.diverged for r in chosen), lr=lrs.pop() if len(lrs) == 1 else None,
-        lr_multiplier=first.config["lr_multiplier"] if grid else None, lr_scores=scores,
+        lr_multiplier=first.config.lr_multiplier if grid else None, lr_scores=scores,
         loss_se=[None if r.loss_se is None else r.loss_se * (math.sqrt(2) if grid else 1) for r in chosen],
         floor=floor,
     )  # fmt: skip
@@ -388,7 +307,7 @@ def _warn_grid_edges(points: list[SizePoint], grid: list[float]) -> None:
 
 
 def _warn_diverged(runs: list[RunRecord]) -> None:
-    diverged = [f"{size_label(r.spec)} seed {r.seed}" for r in runs if r.diverged]
+    diverged = [f"{r.spec.label} seed {r.seed}" for r in runs if r.diverged]
     if diverged:
         warnings.warn(f"{len(diverged)} of {len(runs)} runs diverged (loss not finite, or above a uniform "
                       f"prediction): {', '.join(diverged)}; lower the learning rate or check the model",

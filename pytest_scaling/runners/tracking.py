@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ScalingDataError
-from ..naming import size_label
 from ..training.topology import launch_rank
 
 if TYPE_CHECKING:
@@ -56,8 +55,7 @@ def experiment_name(started_at: float) -> str:
 
 def run_name(test: str, record: RunRecord) -> str:
     """``<test>/w<width>-d<depth>-seed<seed>-lr<multiplier>``, safe as a path component per part."""
-    multiplier = record.config.get("lr_multiplier", 1.0)
-    size = f"{size_label(record.spec)}-seed{record.seed}-lr{multiplier:g}"
+    size = f"{record.spec.label}-seed{record.seed}-lr{record.config.lr_multiplier:g}"
     return f"{re.sub(r'[^A-Za-z0-9_.=-]+', '_', test).strip('_') or 'sweep'}/{size}"
 
 
@@ -67,9 +65,9 @@ def curve_rows(record: RunRecord) -> list[tuple[int, dict[str, float]]]:
     from ..training.train import lr_schedule
 
     config = record.config
-    batch = config.get("batch_tokens") or record.tokens
+    batch = config.batch_tokens or record.tokens
     steps = max(1, math.ceil(record.tokens / batch))
-    lrs = lr_schedule(steps, config["lr"], config["warmup"], config["schedule"], config["final_lr_ratio"])
+    lrs = lr_schedule(steps, config.lr, config.warmup, config.schedule, config.final_lr_ratio)
     rows = []
     for seen, loss in record.curve:
         step = min(steps - 1, max(0, math.ceil(seen / batch) - 1))
@@ -90,9 +88,9 @@ def run_config(record: RunRecord) -> dict:
               "params": record.params, "non_embedding_params": record.non_embedding_params,
               "tokens": record.tokens, "compute": record.compute, "data": json.dumps(record.data, sort_keys=True),
               "world_size": record.world_size, "diverged": record.diverged, "cached": record.cached}  # fmt: skip
-    values.update({f"spec/{k}": v for k, v in record.spec.items()})
+    values.update({f"spec/{k}": v for k, v in record.spec.to_dict().items()})
     values.update({f"train/{k}": v if isinstance(v, bool | int | float | str) or v is None else json.dumps(v)
-                   for k, v in record.config.items()})  # fmt: skip
+                   for k, v in record.config.to_dict().items()})  # fmt: skip
     return {k: ("" if v is None else v) for k, v in values.items()}
 
 

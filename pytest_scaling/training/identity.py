@@ -54,7 +54,6 @@ import torch.nn.functional as F
 from ..errors import ScalingDataError
 from .causality import check_causal
 from .model import (
-    ModelSpec,
     ParamCount,
     check_logits,
     check_model,
@@ -63,6 +62,7 @@ from .model import (
     logits_of,
     resolve_factory,
 )
+from .spec import ModelSpec
 
 __all__ = ["ModelProbe", "code_identity", "probe_model"]
 

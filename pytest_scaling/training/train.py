@@ -61,7 +61,6 @@ from .hardware import (
 )
 from .identity import code_identity
 from .model import (
-    ModelSpec,
     all_flops_per_token,
     check_logits,
     check_model,
@@ -70,6 +69,7 @@ from .model import (
     logits_of,
     resolve_factory,
 )
+from .spec import ModelSpec
 
 __all__ = [
     "COMPUTE_METHOD",
@@ -202,7 +202,7 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
 class RunRecord:
     """The result of one training run (losses in nats/token)."""
 
-    spec: dict
+    spec: ModelSpec
     factory: str
     seed: int
     params: int
@@ -221,7 +221,7 @@ class RunRecord:
     data: dict
     version: str
     diverged: bool
-    config: dict
+    config: TrainConfig  # as the run resolved it: device, precision, batch and peak learning rate filled in
     world_size: int = 1
     cached: bool = False
     loss_halves: list[float] | None = None  # mean loss over the even and the odd validation windows
@@ -229,7 +229,8 @@ class RunRecord:
     key: str | None = None  # the run cache's key, once the record has passed through a cache
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """JSON-ready values: the spec and the config as their dicts."""
+        return {**asdict(self), "spec": self.spec.to_dict(), "config": self.config.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict) -> RunRecord:
@@ -237,7 +238,8 @@ class RunRecord:
         missing = sorted(f.name for f in fields(cls) if f.default is MISSING and f.name not in d)
         if missing:
             raise ScalingDataError(f"run record lacks {missing}")
-        return cls(**{k: v for k, v in d.items() if k in names})
+        typed = {"spec": ModelSpec.from_dict(d["spec"]), "config": TrainConfig.from_dict(d["config"])}
+        return cls(**{**{k: v for k, v in d.items() if k in names}, **typed})
 
     def to_json(self) -> str:
         """JSON (non-finite losses as ``Infinity``/``NaN``, which Python's json reads back)."""
@@ -246,14 +248,6 @@ class RunRecord:
     @classmethod
     def from_json(cls, text: str) -> RunRecord:
         return cls.from_dict(json.loads(text))
-
-    @property
-    def model_spec(self) -> ModelSpec:
-        return ModelSpec.from_dict(self.spec)
-
-    @property
-    def train_config(self) -> TrainConfig:
-        return TrainConfig.from_dict(self.config)
 
 
 def plan_steps(tokens: int, seq_len: int, batch_tokens: int, world: int = 1) -> tuple[int, list[int]]:
@@ -401,12 +395,12 @@ def _run(accelerator, build, factory, spec, config, source, start, progress) -> 
     flops = {m: f * tokens for m, f in fpt.items()}
     bits = loss / math.log(2) / source.bytes_per_token if source.bytes_per_token else None
     return RunRecord(
-        spec=spec.to_dict(), factory=code_identity(factory), seed=config.seed, params=params.total,
+        spec=spec, factory=code_identity(factory), seed=config.seed, params=params.total,
         non_embedding_params=params.non_embedding, tokens=tokens, flops=flops, flops_per_token=fpt,
         compute=flops[COMPUTE_METHOD], loss=loss, loss_bits_per_byte=bits, curve=curve, seconds=seconds,
         tokens_per_second=seen / seconds, mfu=mfu(fpt[COMPUTE_METHOD] * seen / seconds, peak),
         device=device_name(device.type, threads), data=dict(source.identity), version=__version__,
-        diverged=diverged, config=config.to_dict(), world_size=world, loss_halves=halves, loss_se=loss_se,
+        diverged=diverged, config=config, world_size=world, loss_halves=halves, loss_se=loss_se,
     )  # fmt: skip
 
 
