@@ -200,7 +200,7 @@ def _run_train(args) -> int:
 def _add_predict(sub) -> None:
     p = sub.add_parser(
         "predict", help="predict the loss of a model nobody trained from a recorded baseline",
-        description="Read a recorded baseline and predict, with a 95%% interval, the loss of a model of N "
+        description="Read a recorded baseline and predict, with a 95% interval, the loss of a model of N "
         "non-embedding parameters trained on D tokens, or the loss a compute budget reaches (with the "
         "compute-optimal N and D where the baseline's sizes vary tokens per parameter). The interval covers "
         "the law's fit and one run's seed noise, not the law's form failing far from the trained sizes: "

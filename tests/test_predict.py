@@ -106,6 +106,14 @@ def test_cli_predicts_from_a_named_baseline(saved, capsys):
     assert answer["law"] == "L(C)" and answer["lo"] < answer["loss"] < answer["hi"] and answer["reach"] < 1
 
 
+@pytest.mark.parametrize("command", ["fit", "predict"])
+def test_cli_help_prints_percent_signs_once(command, capsys):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    out = capsys.readouterr().out
+    assert "95%" in out and "%%" not in out
+
+
 @pytest.mark.parametrize("argv, message", [
     (["refrence", "--params", "1e6"], "no baseline 'refrence': neither a file nor .*; did you mean 'reference'\\?"),
     (["reference", "--params", "1e6", "--tokens", "1e6"], "trains every size at 20 tokens per parameter"),
