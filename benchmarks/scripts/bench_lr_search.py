@@ -20,7 +20,7 @@ from suite import REFERENCE_SEEDS, SIZES, SWEEP
 from variants import no_attention, reparametrised
 
 from pytest_scaling import Baseline, RunCache, ScalingGateError, assert_on_curve, run_sweep
-from pytest_scaling.gate.gate import compare
+from pytest_scaling.gate.compare import compare
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -31,7 +31,7 @@ from suite import BASELINE_SEEDS, SIZES, SWEEP
 from tabulate import tabulate
 
 from pytest_scaling import Baseline, RunCache, SweepResult, run_sweep
-from pytest_scaling.gate.gate import compare, judge_on_curve
+from pytest_scaling.gate.compare import compare, judge_on_curve
 from pytest_scaling.runners.records import SizePoint
 
 ROOT = Path(__file__).resolve().parents[2]

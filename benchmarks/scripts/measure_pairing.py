@@ -41,7 +41,7 @@ from variants import reinitialised
 
 from pytest_scaling import Baseline, RunCache, SweepResult, run_sweep
 from pytest_scaling.fitting.noise import fit_seed_noise
-from pytest_scaling.gate.gate import ALPHA, compare
+from pytest_scaling.gate.compare import ALPHA, compare
 
 CANDIDATES = "reinit:1,context:6"
 

@@ -36,7 +36,7 @@ from pytest_scaling import (
     compute_multiplier,
     run_sweep,  # fmt: skip
 )
-from pytest_scaling.gate.gate import compare
+from pytest_scaling.gate.compare import compare
 
 ROOT = Path(__file__).resolve().parents[2]
 LR_GRID = dict(lr_grid=[0.125, 0.25, 0.5, 1, 2], lr_search_sizes=2)  # the reparametrised entry's search

@@ -1,21 +1,7 @@
 """The gate: compare a sweep with a named baseline curve, and the ``assert_*`` helpers built on it.
 
-Statistics (per size i of the candidate, K sizes):
-
-* ``predicted`` p_i: the baseline's anchored curve at the candidate's compute C_i;
-* noise: sigma_i^2 = s(C_i)^2 / n_i + max(var(log p_i), s(C_i)^2 / n_b), with s(C) the relative seed
-  standard deviation as a function of compute, fitted to the baseline's and the candidate's seeds together
-  (:func:`pytest_scaling.fitting.noise.fit_seed_noise`; ``ASSUMED_NOISE`` when neither has two seeds) and
-  var(log p_i) from the baseline's bootstrap, scaled by n_b / (n_b - 1) (a bootstrap of n_b seeds
-  underestimates the variance of their mean by that factor: half of it with two seeds), never below the
-  modelled noise of the baseline's n_b seeds;
-* ``z_i = log(m_i / p_i) / sigma_i`` (m_i the candidate's mean loss): the deviation in noise units.
-
-``assert_on_curve`` fails when some z_i exceeds the Bonferroni bound ``Q_i(1 - ALPHA / K)`` or the
-combined (Stouffer) ``sum u_i / sqrt(K)`` exceeds the normal's ``1 - ALPHA`` quantile, Q_i the quantile of
-Student's t with the degrees of freedom of the noise at size i (``SeedNoise.dof_at``; the normal's when the
-noise is assumed) and u_i the normal score of z_i under it; with ``rtol`` a size fails when its relative
-deviation exceeds ``rtol`` instead. Being better than the curve always passes.
+The statistics are :mod:`pytest_scaling.gate.compare`'s; each check's report is built by
+:mod:`pytest_scaling.gate.reporting`.
 
 A size with a diverged run (see :mod:`pytest_scaling.training.train`) is ``DIVERGED`` and fails ``assert_on_curve``
 and ``assert_beats_curve``; ``compute_multiplier`` fails when every run of a size diverged. A size with a
@@ -39,25 +25,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import norm, t
+from scipy.stats import norm
 
 from ..errors import ScalingError
 from ..fitting.laws import CURVE_LAW
-from ..fitting.noise import ASSUMED_NOISE, SeedNoise, fit_seed_noise
 from ..runners.records import SweepResult
-from ..training.spec import ModelSpec
-from .baseline import Baseline, BaselineError, Curve, fit_curve, names_hint
-from .crossover import crossover
-from .records import Crossover, GateReport, Noise, PlotData, SizeRow, seed_noise_text
+from .baseline import Baseline, BaselineError, fit_curve, names_hint
+from .compare import ALPHA, Comparison, compare, judge_on_curve
+from .records import seed_noise_text
+from .reporting import LEAK_CAUSES, bound_text, build_report, noise_record, size_table
 
-ALPHA = 0.01  # one-sided false-alarm level of each gate decision
-LR_DISAGREEMENT = 4.0  # best learning-rate multipliers this far apart make a verdict depend on tuning
 DEFAULT_BASELINES = "scaling_baselines"
-CANDIDATE_BOOTSTRAP = 200  # replicas of a candidate's own law (its crossover interval)
-IMPLAUSIBLE_MULTIPLIER = 100.0  # a compute multiplier no architecture change plausibly gives
-LEAK_CAUSES = ("usually the model sees the token it predicts (a causal mask off by one, attention without "
-               "is_causal=True, a cache that reads ahead), the labels are not shifted by one, or validation "
-               "data is in the training data")  # fmt: skip
 
 
 class ScalingGateError(AssertionError):
@@ -80,6 +58,16 @@ def _context(result: SweepResult) -> GateContext:
     if not isinstance(result, SweepResult):
         raise TypeError(f"expected the SweepResult of scaling_sweep(...), got {type(result).__name__}")
     return result.context if isinstance(result.context, GateContext) else GateContext()
+
+
+def _report(result: SweepResult, base: Baseline, check: str, verdict: str, message: str, comparison=None,
+            **extra) -> None:
+    """Add the check's report to the test's, and warn of what may make its verdict misleading."""
+    ctx = _context(result)
+    report = build_report(result, base, ctx.nodeid, check, verdict, message, comparison, **extra)
+    for line in report.warnings:
+        warnings.warn(line, stacklevel=3)
+    ctx.reports.append(report)
 
 
 def _fail(message: str):
@@ -121,7 +109,7 @@ def _load_or_record(result: SweepResult, baseline: str | Baseline, check: str) -
                 recorded.save(path)
             except OSError as exc:
                 _fail(f"cannot write baseline {name!r} to {path}: {exc.strerror or exc}")
-        ctx.reports.append(_report(result, recorded, check, verdict, f"baseline {name!r} {verdict} at {path}"))
+        _report(result, recorded, check, verdict, f"baseline {name!r} {verdict} at {path}")
         return None
     return _load(path, result)
 
@@ -169,8 +157,8 @@ def _fail_impossible(result: SweepResult, base: Baseline, check: str, breaches: 
     comp = compare(result, base.curve)
     for i, row in enumerate(comp.rows):
         row.verdict = "IMPOSSIBLE" if i in breaches else None
-    _context(result).reports.append(_report(result, base, check, "failed", message, comp))
-    _fail(f"{message}\n{_table(comp.rows)}")
+    _report(result, base, check, "failed", message, comp)
+    _fail(f"{message}\n{size_table(comp.rows)}")
 
 
 def _missing(name: str, path: Path, nodeid: str) -> str:
@@ -198,198 +186,6 @@ def _owns(nodeid: str, path: Path) -> bool:
     return not owner or not nodeid or owner == nodeid
 
 
-@dataclass
-class Comparison:
-    """Per-size statistics of a candidate against a baseline curve."""
-
-    rows: list[SizeRow]
-    noise: SeedNoise
-    cov: np.ndarray  # [K, K] covariance of the sizes' log deviations: sigma_i^2 on the diagonal, the baseline's
-    # bootstrap covariance between sizes off it
-
-    @property
-    def assumed_noise(self) -> bool:
-        return self.noise.dof == 0
-
-    @property
-    def z(self) -> np.ndarray:
-        return np.array([r.z for r in self.rows])
-
-    def scores(self, z) -> np.ndarray:
-        """Normal scores of per-size statistics ``z``: each through Student's t with its size's noise dof."""
-        dof = np.array([r.noise_dof for r in self.rows])
-        z = np.asarray(z, dtype=float)
-        return z if self.assumed_noise else norm.isf(t.sf(z, dof))
-
-    def combined(self, z) -> float:
-        """Stouffer's combination of the per-size statistics ``z`` (a normal score)."""
-        return float(self.scores(z).sum() / math.sqrt(len(self.rows)))
-
-    @property
-    def stouffer(self) -> float:
-        return self.combined(self.z)
-
-    def bounds(self, q: float) -> np.ndarray:
-        """Per size, the ``q`` quantile of its z's reference distribution (Student's t with its noise dof)."""
-        return np.array([norm.ppf(q) if self.assumed_noise else t.ppf(q, r.noise_dof) for r in self.rows])
-
-    @property
-    def size_bounds(self) -> np.ndarray:
-        """Per size, the Bonferroni bound of the gate's per-size tests (``ALPHA / K`` each)."""
-        return self.bounds(1 - ALPHA / len(self.rows))
-
-
-def _inside(curve: Curve, compute: float) -> bool:
-    """Whether ``compute`` lies within the baseline's measured sizes (0.1% tolerance at the ends)."""
-    return curve.compute.min() / 1.001 <= compute <= curve.compute.max() * 1.001
-
-
-def compare(result: SweepResult, curve: Curve) -> Comparison:
-    """The candidate's per-size deviation from ``curve`` and its noise (see the module docstring)."""
-    noise = fit_seed_noise([*curve.compute, *result.compute], [*curve.losses, *(p.losses for p in result.points)])
-    n_b = min(len(runs) for runs in curve.losses)
-    bootstrap_bias = n_b / (n_b - 1) if n_b > 1 else 1.0
-    reps = curve.predict_samples(result.compute)  # [R, K]
-    cov = np.atleast_2d(np.cov(np.log(reps), rowvar=False, bias=True)) * bootstrap_bias
-    rows = []
-    for i, point in enumerate(result.points):
-        finite = [x for x in point.losses if math.isfinite(x)]
-        C = point.compute
-        predicted = float(curve.predict(C)[0])
-        lo, hi = np.percentile(reps[:, i], [2.5, 97.5])
-        seed_noise = float(noise.at(C)) if noise.dof else ASSUMED_NOISE
-        noise_dof = float(noise.dof_at(C)) if noise.dof else math.inf
-        baseline_var = max(float(cov[i, i]), seed_noise**2 / n_b)
-        sigma = math.sqrt(seed_noise**2 / max(1, len(finite)) + baseline_var)
-        loss = point.loss
-        z = math.log(loss / predicted) / sigma if math.isfinite(loss) else math.inf
-        needed = float(curve.compute_for(loss)[0]) if math.isfinite(loss) else 0.0
-        rows.append(SizeRow(
-            label=point.label, spec=point.spec, params=point.params, tokens=point.tokens, flops=C, loss=loss,
-            loss_std=point.loss_std, n_seeds=len(finite), diverged=point.diverged, predicted=predicted,
-            predicted_lo=float(lo), predicted_hi=float(hi), deviation=loss / predicted - 1.0, z=z, sigma=sigma,
-            seed_noise=seed_noise, noise_dof=noise_dof, multiplier=needed / C, lr=point.lr,
-            lr_multiplier=point.lr_multiplier,
-            extrapolated=not _inside(curve, C) or (math.isfinite(loss) and not _inside(curve, needed)),
-        ))  # fmt: skip
-        cov[i, i] = sigma**2
-    return Comparison(rows, noise, cov)
-
-
-def _candidate_curve(result: SweepResult) -> Curve | None:
-    """The candidate's own L(C) law with bootstrap replicas, fitted like a baseline's (None when it cannot
-    be: fewer than 3 sizes, or a size whose every run diverged)."""
-    if len(result.points) < 3 or not all(math.isfinite(p.loss) for p in result.points):
-        return None
-    try:
-        return fit_curve(result.compute, [p.losses for p in result.points], n_bootstrap=CANDIDATE_BOOTSTRAP)
-    except ScalingError:
-        return None
-
-
-def _crossover(candidate: Curve, baseline: Curve, comparison: Comparison) -> Crossover:
-    """The crossover record over the sizes with a finite loss (the candidate's curve needs every size finite)."""
-    rows = comparison.rows
-    return crossover(candidate, baseline, [r.flops for r in rows], [math.log(r.loss / r.predicted) for r in rows],
-                     comparison.cov, min(r.noise_dof for r in rows))  # fmt: skip
-
-
-def _plot_data(result: SweepResult, curve: Curve) -> PlotData:
-    """The baseline curve and band on a compute grid over both sweeps' sizes, and the baseline's points."""
-    cmin = min(curve.compute.min(), result.compute.min())
-    cmax = max(curve.compute.max(), result.compute.max())
-    grid = np.exp(np.linspace(np.log(cmin) - 0.3, np.log(cmax) + 0.3, 60))
-    reps = curve.predict_samples(grid)
-    return PlotData(
-        compute=grid.tolist(), baseline=curve.predict(grid).tolist(),
-        baseline_lo=np.percentile(reps, 2.5, axis=0).tolist(), baseline_hi=np.percentile(reps, 97.5, axis=0).tolist(),
-        baseline_points={"compute": curve.compute.tolist(), "loss": curve.anchors[0].tolist()},
-    )  # fmt: skip
-
-
-def _bound_text(bounds: np.ndarray) -> str:
-    """'3.75', or '3.75 to 6.10' when the sizes' noise dof differ."""
-    lo, hi = float(np.min(bounds)), float(np.max(bounds))
-    return f"{lo:.2f}" if hi - lo < 0.005 else f"{lo:.2f} to {hi:.2f} (by each size's noise dof)"
-
-
-def _noise(comparison: Comparison) -> Noise:
-    """The report's record of the comparison's seed-noise model."""
-    model = comparison.noise
-    if comparison.assumed_noise:
-        return Noise(ASSUMED_NOISE, 0, True)
-    return Noise(float(model.at(math.exp(model.log_c0))), model.dof, False, model.by_compute)
-
-
-def _tuning_warnings(rows: list[SizeRow], base: Baseline) -> list[str]:
-    """Set each row's ``baseline_lr_multiplier`` (the baseline's choice at the same shape, both searched with
-    lr_grid); one warning when they differ by ``LR_DISAGREEMENT`` or more at some size."""
-    chosen = {_shape_key(p.spec): p.lr_multiplier for p in base.points}
-    apart = []
-    for row in rows:
-        row.baseline_lr_multiplier = chosen.get(_shape_key(row.spec))
-        if row.lr_multiplier and row.baseline_lr_multiplier:
-            ratio = row.lr_multiplier / row.baseline_lr_multiplier
-            if max(ratio, 1 / ratio) >= LR_DISAGREEMENT * (1 - 1e-9):
-                apart.append(f"{row.label} x{row.lr_multiplier:g} vs x{row.baseline_lr_multiplier:g}")
-    if not apart:
-        return []
-    return [f"best learning rates differ from baseline {base.name!r} by {LR_DISAGREEMENT:g}x or more at "
-            f"{', '.join(apart)}: the verdict depends on tuning"]  # fmt: skip
-
-
-def _implausible_warnings(rows: list[SizeRow], base: Baseline) -> list[str]:
-    """Warnings for a gain no architecture change plausibly gives, for data whose entropy floor is unknown: a
-    compute multiplier above ``IMPLAUSIBLE_MULTIPLIER`` at a size inside the baseline's measured range, or a
-    loss below the baseline's fitted irreducible loss E at every size."""
-    out = []
-    huge = [f"{r.label} ({'beyond the curve' if math.isinf(r.multiplier) else f'{r.multiplier:.3g}x'})"
-            for r in rows if math.isfinite(r.loss) and _inside(base.curve, r.flops)
-            and r.multiplier > IMPLAUSIBLE_MULTIPLIER]  # fmt: skip
-    if huge:
-        out.append(f"implausible gain: compute multiplier above {IMPLAUSIBLE_MULTIPLIER:g}x vs baseline "
-                   f"{base.name!r} at {', '.join(huge)}; {LEAK_CAUSES}")  # fmt: skip
-    floor = base.curve.params.get("E")
-    if floor is not None and rows and all(math.isfinite(r.loss) and r.loss < floor for r in rows):
-        out.append(f"implausible gain: loss below baseline {base.name!r}'s fitted irreducible loss E = {floor:.4f} "
-                   f"at every size; {LEAK_CAUSES}")  # fmt: skip
-    return out
-
-
-def _shape_key(spec: ModelSpec) -> tuple:
-    """The shape without its vocabulary (a baseline on another tokenizer has the same shapes)."""
-    return tuple(sorted((k, v) for k, v in spec.to_dict().items() if k != "vocab_size"))
-
-
-def _report(result: SweepResult, base: Baseline, check: str, verdict: str, message: str,
-            comparison: Comparison | None = None, candidate: Curve | None = None, **extra) -> GateReport:  # fmt: skip
-    """The typed report of one check; ``candidate`` is the sweep's own fitted curve when already fitted."""
-    comparison = comparison or compare(result, base.curve)
-    compared = verdict not in ("recorded", "updated")
-    candidate = candidate if candidate is not None else _candidate_curve(result) if compared else None
-    notes = ([*_tuning_warnings(comparison.rows, base), *_implausible_warnings(comparison.rows, base)]
-             if compared else [])  # fmt: skip
-    for line in notes:
-        warnings.warn(line, stacklevel=3)
-    return GateReport(
-        nodeid=_context(result).nodeid, baseline=base.name, check=check, verdict=verdict, message=message,
-        sizes=comparison.rows, combined_z=comparison.stouffer,
-        noise=_noise(comparison),
-        baseline_law=base.curve.params, candidate_law=candidate.params if candidate is not None else None,
-        trained=result.trained, runs=len(result.runs), skipped=result.skipped, plot=_plot_data(result, base.curve),
-        crossover=_crossover(candidate, base.curve, comparison) if candidate is not None else None, warnings=notes,
-        **extra,
-    )  # fmt: skip
-
-
-def _table(rows: list[SizeRow]) -> str:
-    from tabulate import tabulate
-
-    body = [[r.label, f"{r.params:,}", f"{r.flops:.3g}", f"{r.loss:.4f} ± {r.loss_std:.4f}", f"{r.predicted:.4f}",
-             f"{100 * r.deviation:+.2f}%", f"{r.z:+.2f}", r.verdict or ""] for r in rows]  # fmt: skip
-    return tabulate(body, headers=["size", "params", "FLOPs", "loss", "curve", "dev", "z", "verdict"])
-
-
 def _against(result: SweepResult, baseline: str | Baseline, check: str) -> tuple[Baseline, Comparison] | None:
     """(baseline, comparison), or None when this call recorded the baseline."""
     __tracebackhide__ = True
@@ -397,17 +193,6 @@ def _against(result: SweepResult, baseline: str | Baseline, check: str) -> tuple
     if base is None:
         return None
     return base, compare(result, base.curve)
-
-
-def judge_on_curve(comp: Comparison, rtol: float | None = None) -> bool:
-    """``assert_on_curve``'s rule (see the module docstring): sets each row's verdict and says whether the
-    comparison fails."""
-    for r, bound in zip(comp.rows, comp.size_bounds, strict=True):
-        worse = r.deviation > rtol if rtol is not None else r.z > bound
-        better = r.deviation < -rtol if rtol is not None else r.z < -bound
-        r.verdict = "DIVERGED" if r.diverged else "WORSE" if worse else "better" if better else "on curve"
-    combined_worse = rtol is None and comp.stouffer > norm.ppf(1 - ALPHA)
-    return any(r.verdict in ("WORSE", "DIVERGED") for r in comp.rows) or combined_worse
 
 
 def assert_on_curve(result: SweepResult, baseline: str | Baseline = "reference", rtol: float | None = None) -> None:
@@ -421,15 +206,15 @@ def assert_on_curve(result: SweepResult, baseline: str | Baseline = "reference",
     failed = judge_on_curve(comp, rtol)
     worst = max(comp.rows, key=lambda r: r.deviation)
     rule = f"rtol={rtol:g}" if rtol is not None else (
-        f"noise-aware: size z > {_bound_text(comp.size_bounds)} or combined z > {z_all:.2f}; "
-        f"{seed_noise_text(_noise(comp), comp.rows)}")  # fmt: skip
+        f"noise-aware: size z > {bound_text(comp.size_bounds)} or combined z > {z_all:.2f}; "
+        f"{seed_noise_text(noise_record(comp), comp.rows)}")  # fmt: skip
     headline = (f"{'off' if failed else 'on'} baseline {base.name!r}: worst deviation "
                 f"{100 * worst.deviation:+.2f}% at {worst.label} (z {worst.z:+.2f}); combined z "
                 f"{comp.stouffer:+.2f}")  # fmt: skip
-    _context(result).reports.append(_report(result, base, "on_curve", "failed" if failed else "passed",
-                                            headline, comp))  # fmt: skip
+    _report(result, base, "on_curve", "failed" if failed else "passed",
+                                            headline, comp)  # fmt: skip
     if failed:
-        _fail(f"sweep is {headline} [{rule}]\n{_table(comp.rows)}{_owner_hint(result, base)}")
+        _fail(f"sweep is {headline} [{rule}]\n{size_table(comp.rows)}{_owner_hint(result, base)}")
 
 
 def assert_beats_curve(result: SweepResult, baseline: str | Baseline = "reference", margin: float = 0.0) -> None:
@@ -447,10 +232,10 @@ def assert_beats_curve(result: SweepResult, baseline: str | Baseline = "referenc
     failed = any(r.verdict != "better" for r in comp.rows) or combined < norm.ppf(1 - ALPHA)
     headline = (f"{'does not beat' if failed else 'beats'} baseline {base.name!r} by margin {100 * margin:.1f}%: "
                 f"P(better) = {probability:.4f} (combined z {combined:+.2f})")  # fmt: skip
-    _context(result).reports.append(_report(result, base, "beats_curve", "failed" if failed else "passed",
-                                            headline, comp, probability_better=probability))  # fmt: skip
+    _report(result, base, "beats_curve", "failed" if failed else "passed",
+                                            headline, comp, probability_better=probability)  # fmt: skip
     if failed:
-        _fail(f"sweep {headline}\n{_table(comp.rows)}{_owner_hint(result, base)}")
+        _fail(f"sweep {headline}\n{size_table(comp.rows)}{_owner_hint(result, base)}")
 
 
 def assert_exponent(result: SweepResult, baseline: str | Baseline = "reference", atol: float = 0.0) -> None:
@@ -471,8 +256,8 @@ def assert_exponent(result: SweepResult, baseline: str | Baseline = "reference",
     failed = a_c < bound
     headline = (f"exponent alpha {a_c:.4f} vs baseline {base.name!r} {a_b:.4f} (bootstrap sd {sd:.4f}); "
                 f"worst allowed {bound:.4f}")  # fmt: skip
-    _context(result).reports.append(_report(result, base, "exponent", "failed" if failed else "passed", headline,
-                                            candidate=cand, alpha=a_c, baseline_alpha=a_b))  # fmt: skip
+    _report(result, base, "exponent", "failed" if failed else "passed", headline,
+                                            candidate=cand, alpha=a_c, baseline_alpha=a_b)  # fmt: skip
     if failed:
         _fail(f"scaling exponent is worse: {headline}")
 
@@ -524,7 +309,7 @@ def compute_multiplier(result: SweepResult, baseline: str | Baseline = "referenc
              else "")  # fmt: skip
     headline = (f"compute multiplier vs {base.name!r}: {value:.3g}x ({100 * level:g}% CI {lo:.3g} to {hi:.3g})"
                 + (f" ({scope})" if scope else ""))  # fmt: skip
-    _context(result).reports.append(_report(result, base, "multiplier", "info", headline, comp,
+    _report(result, base, "multiplier", "info", headline, comp,
                                             multiplier=[value, float(lo), float(hi)],
-                                            multiplier_extrapolated=not inside))  # fmt: skip
+                                            multiplier_extrapolated=not inside)  # fmt: skip
     return mult

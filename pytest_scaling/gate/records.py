@@ -1,8 +1,9 @@
 """The typed result of one gate check: a :class:`GateReport` with a :class:`SizeRow` per size.
 
-The gate (:mod:`pytest_scaling.gate.gate`) builds one per assertion-helper call; the reporters
-(:mod:`pytest_scaling.reports`) render terminal, Markdown, JSON and plots from it. Reports travel from
-pytest-xdist workers to the controller as plain dicts (:meth:`GateReport.to_dict` / :meth:`GateReport.from_dict`).
+The gate (:mod:`pytest_scaling.gate.gate`, through :mod:`pytest_scaling.gate.reporting`) builds one per
+assertion-helper call; the reporters (:mod:`pytest_scaling.reports`) render terminal, Markdown, JSON and
+plots from it. Reports travel from pytest-xdist workers to the controller as plain dicts
+(:meth:`GateReport.to_dict` / :meth:`GateReport.from_dict`).
 Nothing here needs numpy or torch.
 """
 
