@@ -18,6 +18,7 @@ from tabulate import tabulate
 
 from .data.spec import usage as data_usage
 from .errors import ScalingDataError, ScalingError
+from .fitting.laws import LAWS, ChinchillaLaw, PowerLaw
 from .values import argument, positive_number, whole_number
 
 _non_negative_int = argument(whole_number)
@@ -29,11 +30,12 @@ _positive_float = argument(positive_number)
 def _add_fit(sub) -> None:
     p = sub.add_parser("fit", help="fit a scaling law to points in a CSV file")
     p.add_argument("file", help="CSV file with a header row")
-    p.add_argument("--law", choices=("chinchilla", "power", "kaplan"), default="chinchilla")
-    p.add_argument("--n", metavar="COL", help="parameter-count column (chinchilla, kaplan)")
+    p.add_argument("--law", choices=sorted(LAWS), default="chinchilla",
+                   help="the form to fit (pytest_scaling.fitting.laws.LAWS; default chinchilla)")
+    p.add_argument("--n", metavar="COL", help="parameter-count column (laws of N and D)")
     p.add_argument("--d", metavar="COL", help="token-count column")
     p.add_argument("--c", metavar="COL", help="training-compute column; D = C / (6 N)")
-    p.add_argument("--x", metavar="COL", help="the single variable of the power law (N, D or C)")
+    p.add_argument("--x", metavar="COL", help="the single variable of a one-input law such as power (N, D or C)")
     p.add_argument("--loss", metavar="COL", required=True, help="loss column (nats/token)")
     p.add_argument("--no-offset", action="store_true", help="power law without E (Kaplan's L = (x_c/x)^alpha)")
     p.add_argument("--drop-highest", type=_non_negative_int, default=0, metavar="K",
@@ -46,16 +48,30 @@ def _add_fit(sub) -> None:
     p.set_defaults(handler=_run_fit)
 
 
-def _fit_columns(args) -> tuple[dict[str, str], str | None]:
-    """Map law inputs to CSV columns; returns (input -> column, compute column or None)."""
-    if args.law == "power":
+def _law(args):
+    """The law to fit: ``LAWS[--law]``, without its offset E under ``--no-offset`` (power laws only)."""
+    form = LAWS[args.law]
+    if issubclass(form, PowerLaw):
+        return form(offset=not args.no_offset)
+    if args.no_offset:
+        raise ScalingDataError(f"--no-offset is for --law power, not --law {args.law}")
+    return form()
+
+
+def _fit_columns(args, law) -> tuple[dict[str, str], str | None]:
+    """Map the law's inputs to CSV columns; returns (input -> column, compute column or None). A one-input law
+    reads ``--x``; a law of N and D reads ``--n`` and ``--d``, or ``--c`` with D = C / (6 N)."""
+    if len(law.inputs) == 1:
         if not args.x:
-            raise ScalingDataError("--law power needs --x COL")
+            raise ScalingDataError(f"--law {args.law} needs --x COL")
         if args.n or args.d or args.c:
-            raise ScalingDataError("--law power takes --x, not --n/--d/--c")
-        return {"x": args.x}, None
-    if args.x or args.no_offset:
-        raise ScalingDataError(f"--x and --no-offset are for --law power, not --law {args.law}")
+            raise ScalingDataError(f"--law {args.law} takes --x, not --n/--d/--c")
+        return {law.inputs[0]: args.x}, None
+    if set(law.inputs) != {"N", "D"}:
+        raise ScalingDataError(f"--law {args.law} takes inputs {law.inputs}; the command line maps only one "
+                               "column (--x) or N and D")  # fmt: skip
+    if args.x:
+        raise ScalingDataError(f"--x is for --law power (a one-input law), not --law {args.law}")
     if not args.n:
         raise ScalingDataError(f"--law {args.law} needs --n COL")
     if bool(args.d) == bool(args.c):
@@ -66,26 +82,27 @@ def _fit_columns(args) -> tuple[dict[str, str], str | None]:
 def _run_fit(args) -> int:
     from .fitting.allocation import optimal_allocation
     from .fitting.fit import bootstrap, fit
-    from .fitting.laws import LAWS, PowerLaw
     from .fitting.points import drop_highest, read_columns
 
-    if not np.isfinite(args.delta) or args.delta <= 0:
-        raise ScalingDataError(f"--delta must be a positive number, got {args.delta}")
-    mapping, c_col = _fit_columns(args)
+    try:
+        delta = positive_number(args.delta)  # here, not as argparse's type: its errors print two lines
+    except ValueError as exc:
+        raise ScalingDataError(f"--delta: {exc}") from None
+    law = _law(args)
+    mapping, c_col = _fit_columns(args, law)
     wanted = list(dict.fromkeys([*mapping.values(), *([c_col] if c_col else []), args.loss]))
     table = drop_highest(read_columns(args.file, wanted), args.loss, args.drop_highest)
     inputs = {name: table[col] for name, col in mapping.items()}
     if c_col:
         inputs["D"] = table[c_col] / (6.0 * inputs["N"])
-    law = PowerLaw(offset=not args.no_offset) if args.law == "power" else LAWS[args.law]()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fitted = fit(law, table[args.loss], delta=args.delta, **inputs)
+        fitted = fit(law, table[args.loss], delta=delta, **inputs)
     for w in caught:
         print(f"pytest-scaling: warning: {w.message}", file=sys.stderr)
     boot = bootstrap(fitted, args.bootstrap, seed=args.seed) if args.bootstrap else None
     out = fitted.to_dict()
-    if args.law == "chinchilla":
+    if isinstance(law, ChinchillaLaw):
         out["allocation"] = {k: float(v) for k, v in optimal_allocation(fitted.params).items()}
         if boot is not None:
             lo_hi = {k: boot.interval(lambda p, k=k: optimal_allocation(p)[k]) for k in ("a", "b", "G")}

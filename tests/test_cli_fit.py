@@ -75,6 +75,25 @@ def test_fit_power_without_offset_table(power_csv, run_cli):
     assert "x_c" in out.stdout and "starts reached the optimum" in out.stdout
 
 
+def test_a_law_registered_in_laws_is_offered_and_fitted_by_its_inputs(power_csv, run_cli, monkeypatch):
+    """A new form is one entry of ``LAWS``: ``--law`` offers it and the command reads the columns its inputs
+    name (a one-input law reads ``--x``)."""
+    from pytest_scaling.fitting.laws import LAWS, PowerLaw
+
+    class Saturating(PowerLaw):
+        def __init__(self, offset: bool = True):
+            super().__init__(offset=offset, x="C")
+            self.name = "saturating"
+
+    monkeypatch.setitem(LAWS, "saturating", Saturating)
+    out = run_cli(power_csv, "--law", "saturating", "--x", "compute flops", "--loss", "loss", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["law"] == "saturating" and data["params"]["alpha"] == pytest.approx(0.3, rel=1e-3)
+    out = run_cli(power_csv, "--law", "saturating", "--n", "compute flops", "--loss", "loss")
+    assert out.returncode == 2 and "--law saturating needs --x COL" in out.stderr
+
+
 def test_fit_chinchilla_json_with_bootstrap(run_cli):
     if not SHARED_CSV.exists():
         pytest.skip(f"{SHARED_CSV} not present")
