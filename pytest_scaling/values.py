@@ -20,6 +20,14 @@ def _number(value) -> float:
         raise ValueError(f"expected a number, got {value!r}") from None
 
 
+def finite_number(value) -> float:
+    """A finite number."""
+    number = _number(value)
+    if not math.isfinite(number):
+        raise ValueError(f"expected a finite number, got {value!r}")
+    return number
+
+
 def positive_number(value) -> float:
     """A finite number > 0."""
     number = _number(value)

@@ -456,7 +456,9 @@ def test_get_source_specs_and_cache():
     ("spec", "message"),
     [
         ("wikipedia", "unknown data spec 'wikipedia'"),
-        ("synthetic:vocab=abc", "option vocab needs a int"),
+        ("synthetic:vocab=abc", "option vocab: expected a number, got 'abc'"),
+        ("synthetic:vocab=1.5", "option vocab: expected an integer >= 0, got '1.5'"),
+        ("synthetic:lags=8/x", "option lags: expected integers >= 0 separated by '/'"),
         ("synthetic:vocab", "bad option 'vocab'"),
         ("text:/no/such/file.txt", "/no/such/file.txt"),
         ("bin:/no/such.bin:vocab=5", "/no/such.bin"),

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from pytest_scaling.values import argument, multipliers, positive_number, whole_number
+from pytest_scaling.values import argument, finite_number, multipliers, positive_number, whole_number
 
 
 def test_positive_numbers():
@@ -13,6 +13,13 @@ def test_positive_numbers():
     for bad in ["0", "-1", "inf", "nan", "x", True, None, math.inf]:
         with pytest.raises(ValueError, match=r"expected a (finite )?number"):
             positive_number(bad)
+
+
+def test_finite_numbers():
+    assert finite_number("-2.5") == -2.5 and finite_number(0) == 0.0 and finite_number("1e3") == 1000.0
+    for bad in ["inf", "nan", "x", True, None]:
+        with pytest.raises(ValueError, match=r"expected a (finite )?number"):
+            finite_number(bad)
 
 
 def test_whole_numbers():

@@ -14,39 +14,48 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import ScalingDataError
+from ..values import finite_number, whole_number
 
 if TYPE_CHECKING:
     from .base import DataSource
 
 DEFAULT_SPEC = "topics"  # the built-in language sweeps use when no data is named
 
+def _whole_numbers(text: str) -> tuple[int, ...]:
+    """``/``-separated integers >= 0 (``8/16``): ``,`` separates the options."""
+    try:
+        return tuple(whole_number(v) for v in text.split("/"))
+    except ValueError:
+        raise ValueError(f"expected integers >= 0 separated by '/', e.g. 8/16; got {text!r}") from None
+
+
 _SYNTHETIC_OPTIONS = {
-    "vocab": int, "order": int, "zipf": float, "copy": float, "facts": float, "n_facts": int,
-    "fact_zipf": float, "lags": "ints", "lengths": "ints",
-    "doc_len": int, "docs": int, "val_docs": int, "seed": int,
+    "vocab": whole_number, "order": whole_number, "zipf": finite_number, "copy": finite_number,
+    "facts": finite_number, "n_facts": whole_number, "fact_zipf": finite_number, "lags": _whole_numbers,
+    "lengths": _whole_numbers, "doc_len": whole_number, "docs": whole_number, "val_docs": whole_number,
+    "seed": whole_number,
 }  # fmt: skip
 
 
 _TOPIC_OPTIONS = {
-    "vocab": int, "topics": int, "topic_zipf": float, "mix": float, "zipf": float, "word_zipf": float, "cache": float,
-    "doc_len": int, "docs": int, "val_docs": int, "seed": int,
+    "vocab": whole_number, "topics": whole_number, "topic_zipf": finite_number, "mix": finite_number,
+    "zipf": finite_number, "word_zipf": finite_number, "cache": finite_number, "doc_len": whole_number,
+    "docs": whole_number, "val_docs": whole_number, "seed": whole_number,
 }  # fmt: skip
 
 
-def _options(text: str, allowed: dict, what: str) -> dict:
-    """Parse ``"k=v,k=v"`` into typed keyword arguments; lists are ``/``-separated (``lags=8/16``)."""
+def _options(text: str, allowed: dict[str, Callable[[str], object]], what: str) -> dict:
+    """Parse ``"k=v,k=v"`` into keyword arguments, each value by its key's parser (``values``, or ``str``)."""
     options = {}
     for item in filter(None, text.split(",")):
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or key not in allowed:
             raise ScalingDataError(f"{what}: bad option {item!r}; valid: {sorted(allowed)}")
-        kind = allowed[key]
         try:
-            options[key] = tuple(int(v) for v in value.split("/")) if kind == "ints" else kind(value)
-        except ValueError:
-            wanted = "list like 8/16" if kind == "ints" else kind.__name__
-            raise ScalingDataError(f"{what}: option {key} needs a {wanted}, got {value!r}") from None
+            options[key] = allowed[key](value)
+        except ValueError as exc:
+            raise ScalingDataError(f"{what}: option {key}: {exc}") from None
     return options
 
 
@@ -79,7 +88,7 @@ def _pycode(rest: str, spec: str) -> DataSource:
 def _stdlib(rest: str, spec: str) -> DataSource:
     from .files import StdlibSource
 
-    return StdlibSource(**_options(rest, {"max_bytes": int}, "stdlib source"))
+    return StdlibSource(**_options(rest, {"max_bytes": whole_number}, "stdlib source"))
 
 
 def _file_path(kind: str, rest: str, spec: str) -> tuple[str, str]:
@@ -93,14 +102,14 @@ def _text(rest: str, spec: str) -> DataSource:
     from .files import ByteSource
 
     path, opts = _file_path("text", rest, spec)
-    return ByteSource(path, **_options(opts, {"max_bytes": int}, "text source"))
+    return ByteSource(path, **_options(opts, {"max_bytes": whole_number}, "text source"))
 
 
 def _bin(rest: str, spec: str) -> DataSource:
     from .files import BinSource
 
     path, opts = _file_path("bin", rest, spec)
-    options = _options(opts, {"vocab": int, "dtype": str}, "bin source")
+    options = _options(opts, {"vocab": whole_number, "dtype": str}, "bin source")
     if "vocab" not in options:
         raise ScalingDataError(f"data spec {spec!r} needs the vocab size: 'bin:PATH:vocab=N'")
     return BinSource(path, **options)
@@ -111,7 +120,7 @@ def _hf(rest: str, spec: str) -> DataSource:
 
     path, opts = _file_path("hf", rest, spec)
     path, _, split = path.partition(":")
-    return HFSource(path, split=split or None, **_options(opts, {"column": str, "vocab": int}, "hf source"))
+    return HFSource(path, split=split or None, **_options(opts, {"column": str, "vocab": whole_number}, "hf source"))
 
 
 @dataclass(frozen=True)
