@@ -8,7 +8,7 @@ import numpy as np
 from pytest_scaling import backtest
 from pytest_scaling.fitting.fit import bootstrap
 from pytest_scaling.fitting.laws import CURVE_LAW
-from pytest_scaling.gate.baseline import pooled_noise
+from pytest_scaling.fitting.noise import pooled_noise
 
 SIZES = [  # non-embedding parameters 3.1k .. 98.6k (32x), context 128
     dict(width=16, depth=1),

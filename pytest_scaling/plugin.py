@@ -1,5 +1,5 @@
 """The pytest plugin (entry point ``pytest11: scaling``): options, the ``scaling_sweep`` fixture, report
-collection (xdist workers included) and the reporters. The work happens in sweep, gate and report.
+collection (xdist workers included) and the reporters. The work happens in ``runners``, ``gate`` and ``reports``.
 
 Nothing heavy is imported until a scaling test runs, so the plugin costs nothing elsewhere.
 """
@@ -274,7 +274,7 @@ def _check_rootdir(config: pytest.Config, items: list[pytest.Item]) -> None:
 @pytest.fixture
 def scaling_sweep(request: pytest.FixtureRequest):
     """``scaling_sweep(factory, sizes=..., tokens_per_param=... | flops=..., seeds=1, data=None, **options)``
-    trains (through the run cache) and returns a :class:`~pytest_scaling.runners.sweep.SweepResult` that the
+    trains (through the run cache) and returns a :class:`~pytest_scaling.runners.records.SweepResult` that the
     ``assert_*`` helpers compare with a named baseline. ``options``: ``workers``, ``lr_grid`` and trainer
     options; a test's ``device``, ``workers`` or ``lr_grid`` wins over ``--scaling-device`` /
     ``--scaling-workers`` / ``--scaling-lr-grid``."""

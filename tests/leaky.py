@@ -1,6 +1,6 @@
 """Models for the causality check: the reference GPT with the leaks users write, and causal variants of it.
 
-Every factory takes a :class:`~pytest_scaling.training.model.ModelSpec`; the plugin's end-to-end test imports them
+Every factory takes a :class:`~pytest_scaling.training.spec.ModelSpec`; the plugin's end-to-end test imports them
 as ``tests.leaky:<name>``.
 """
 

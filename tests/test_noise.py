@@ -5,8 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from pytest_scaling.fitting.noise import fit_seed_noise
-from pytest_scaling.gate.baseline import pooled_noise
+from pytest_scaling.fitting.noise import fit_seed_noise, pooled_noise
 
 COMPUTE = np.logspace(9, 12, 5)
 

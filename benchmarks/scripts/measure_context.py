@@ -1,23 +1,21 @@
 """How much context the reference GPT uses on the default language: seed-0 loss of the reference whose
 attention sees only the last W tokens (``benchmarks/variants.short_context``), relative to the reference.
 
-Usage (from the project root): python docs/workload-research/context_windows.py [--data SPEC] W [W ...]
+Usage (from the project root): python benchmarks/scripts/measure_context.py [--data SPEC] W [W ...]
 (runs go through RunCache(.scaling) on the shipped ladder; ``--data`` replaces the suite's data, e.g.
 ``topics:cache=0``).
 """
 
 import argparse
 import functools
-import sys
 from pathlib import Path
 
+import _suite_path  # noqa: F401  (benchmarks/ on sys.path)
 import numpy as np
+from suite import SIZES, SWEEP
+from variants import short_context
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from suite import SIZES, SWEEP  # noqa: E402
-from variants import short_context  # noqa: E402
-
-from pytest_scaling import RunCache, run_sweep  # noqa: E402
+from pytest_scaling import RunCache, run_sweep
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -1,18 +1,17 @@
 """Seed noise per size of the reference GPT on the default language: relative standard deviation over seeds.
 
-Usage (from the project root): python docs/workload-research/noise_by_size.py SEEDS WxD [WxD ...]
+Usage (from the project root): python benchmarks/scripts/measure_noise_by_size.py SEEDS WxD [WxD ...]
 e.g. ``12 16x1 24x1 32x1 32x2``; runs go through RunCache(.scaling), seeds 100.. (fresh ones).
 """
 
 import sys
 from pathlib import Path
 
+import _suite_path  # noqa: F401  (benchmarks/ on sys.path)
 import numpy as np
+from suite import SWEEP
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from suite import SWEEP  # noqa: E402
-
-from pytest_scaling import RunCache, run_sweep  # noqa: E402
+from pytest_scaling import RunCache, run_sweep
 
 if __name__ == "__main__":
     cache = RunCache(Path(__file__).resolve().parents[2] / ".scaling")
