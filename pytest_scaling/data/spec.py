@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 DEFAULT_SPEC = "topics"  # the built-in language sweeps use when no data is named
 
+
 def _whole_numbers(text: str) -> tuple[int, ...]:
     """``/``-separated integers >= 0 (``8/16``): ``,`` separates the options."""
     try:

@@ -49,7 +49,7 @@ class SizePoint:
         return self.spec.label
 
     def to_dict(self) -> dict:
-        """The point as JSON-ready values (the spec as a dict), with its mean loss and spread."""
+        """The point as plain values (the spec as a dict), with its mean loss and spread."""
         return {**asdict(self), "loss": self.loss, "loss_std": self.loss_std}
 
     @classmethod
