@@ -71,7 +71,8 @@ class PlotData:
     baseline: list[float]
     baseline_lo: list[float]
     baseline_hi: list[float]
-    baseline_points: dict  # {"compute": [...], "loss": [...]}
+    baseline_sizes_compute: list[float]  # the baseline's measured sizes: their compute and mean loss
+    baseline_sizes_loss: list[float]
 
 
 @dataclass

@@ -52,7 +52,7 @@ def _plot_data(result: SweepResult, curve: Curve) -> PlotData:
     return PlotData(
         compute=grid.tolist(), baseline=curve.predict(grid).tolist(),
         baseline_lo=np.percentile(reps, 2.5, axis=0).tolist(), baseline_hi=np.percentile(reps, 97.5, axis=0).tolist(),
-        baseline_points={"compute": curve.compute.tolist(), "loss": curve.anchors[0].tolist()},
+        baseline_sizes_compute=curve.compute.tolist(), baseline_sizes_loss=curve.anchors[0].tolist(),
     )  # fmt: skip
 
 

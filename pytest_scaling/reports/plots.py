@@ -53,8 +53,8 @@ def write_plots(reports: list[GateReport], directory: str | Path) -> list[Path]:
         ax.fill_between(plot.compute, plot.baseline_lo, plot.baseline_hi, color="C0", alpha=0.25,
                         label=f"{base} 95% band")  # fmt: skip
         ax.plot(plot.compute, plot.baseline, color="C0", label=f"{base}: {law_text(report.baseline_law)}")
-        points = plot.baseline_points
-        ax.plot(points["compute"], points["loss"], "o", mfc="none", color="C0", label=f"{base} sizes")
+        ax.plot(plot.baseline_sizes_compute, plot.baseline_sizes_loss, "o", mfc="none", color="C0",
+                label=f"{base} sizes")  # fmt: skip
         rows = [r for r in report.sizes if math.isfinite(r.loss)]
         ax.errorbar([r.flops for r in rows], [r.loss for r in rows], yerr=[r.loss_std for r in rows],
                     fmt="s", color="C3", capsize=3, label="this run (mean ± seed std)")  # fmt: skip

@@ -170,7 +170,7 @@ def extrapolation_note(report: GateReport) -> str | None:
 
 
 def _baseline_range(report: GateReport) -> str:
-    points = report.plot.baseline_points["compute"] if report.plot else []
+    points = report.plot.baseline_sizes_compute if report.plot else []
     return f"{min(points):.3g} to {max(points):.3g} FLOPs" if points else "range unknown"
 
 
