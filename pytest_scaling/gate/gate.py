@@ -60,8 +60,8 @@ def _context(result: SweepResult) -> GateContext:
     return result.context if isinstance(result.context, GateContext) else GateContext()
 
 
-def _report(result: SweepResult, base: Baseline, check: str, verdict: str, message: str, comparison=None,
-            **extra) -> None:
+def _report(result: SweepResult, base: Baseline, check: str, verdict: str, message: str,
+            comparison: Comparison | None = None, **extra) -> None:
     """Add the check's report to the test's, and warn of what may make its verdict misleading."""
     ctx = _context(result)
     report = build_report(result, base, ctx.nodeid, check, verdict, message, comparison, **extra)
@@ -211,8 +211,7 @@ def assert_on_curve(result: SweepResult, baseline: str | Baseline = "reference",
     headline = (f"{'off' if failed else 'on'} baseline {base.name!r}: worst deviation "
                 f"{100 * worst.deviation:+.2f}% at {worst.label} (z {worst.z:+.2f}); combined z "
                 f"{comp.stouffer:+.2f}")  # fmt: skip
-    _report(result, base, "on_curve", "failed" if failed else "passed",
-                                            headline, comp)  # fmt: skip
+    _report(result, base, "on_curve", "failed" if failed else "passed", headline, comp)
     if failed:
         _fail(f"sweep is {headline} [{rule}]\n{size_table(comp.rows)}{_owner_hint(result, base)}")
 
@@ -232,8 +231,8 @@ def assert_beats_curve(result: SweepResult, baseline: str | Baseline = "referenc
     failed = any(r.verdict != "better" for r in comp.rows) or combined < norm.ppf(1 - ALPHA)
     headline = (f"{'does not beat' if failed else 'beats'} baseline {base.name!r} by margin {100 * margin:.1f}%: "
                 f"P(better) = {probability:.4f} (combined z {combined:+.2f})")  # fmt: skip
-    _report(result, base, "beats_curve", "failed" if failed else "passed",
-                                            headline, comp, probability_better=probability)  # fmt: skip
+    _report(result, base, "beats_curve", "failed" if failed else "passed", headline, comp,
+            probability_better=probability)
     if failed:
         _fail(f"sweep {headline}\n{size_table(comp.rows)}{_owner_hint(result, base)}")
 
@@ -256,8 +255,8 @@ def assert_exponent(result: SweepResult, baseline: str | Baseline = "reference",
     failed = a_c < bound
     headline = (f"exponent alpha {a_c:.4f} vs baseline {base.name!r} {a_b:.4f} (bootstrap sd {sd:.4f}); "
                 f"worst allowed {bound:.4f}")  # fmt: skip
-    _report(result, base, "exponent", "failed" if failed else "passed", headline,
-                                            candidate=cand, alpha=a_c, baseline_alpha=a_b)  # fmt: skip
+    _report(result, base, "exponent", "failed" if failed else "passed", headline, candidate=cand, alpha=a_c,
+            baseline_alpha=a_b)
     if failed:
         _fail(f"scaling exponent is worse: {headline}")
 
@@ -309,7 +308,6 @@ def compute_multiplier(result: SweepResult, baseline: str | Baseline = "referenc
              else "")  # fmt: skip
     headline = (f"compute multiplier vs {base.name!r}: {value:.3g}x ({100 * level:g}% CI {lo:.3g} to {hi:.3g})"
                 + (f" ({scope})" if scope else ""))  # fmt: skip
-    _report(result, base, "multiplier", "info", headline, comp,
-                                            multiplier=[value, float(lo), float(hi)],
-                                            multiplier_extrapolated=not inside)  # fmt: skip
+    _report(result, base, "multiplier", "info", headline, comp, multiplier=[value, float(lo), float(hi)],
+            multiplier_extrapolated=not inside)
     return mult
